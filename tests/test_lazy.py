@@ -1,0 +1,313 @@
+"""LazyImport and resolve_lazy_imports.
+
+Tests whose outcome depends on what ``sys.modules`` already holds run in a fresh
+interpreter (``run_fresh``) on real modules; the others use modules written to a temporary
+directory under names no other test uses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from lambda_perf import LazyImport, resolve_lazy_imports
+from lambda_perf import lazy as lazy_module
+
+_counter = itertools.count()
+
+
+def run_fresh(code: str, *, path: Path | None = None) -> dict[str, object]:
+    """Run ``code`` in a new interpreter; it must print one JSON object as its last line."""
+    prelude = "import sys, json\n"
+    if path is not None:
+        prelude += f"sys.path.insert(0, {str(path)!r})\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(autouse=True)
+def isolated_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees only the LazyImports it defines itself."""
+    monkeypatch.setattr(lazy_module, "_pending", {})
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+
+
+def unique(prefix: str) -> str:
+    return f"_lp_test_{prefix}_{next(_counter)}"
+
+
+def write_module(directory: Path, name: str, source: str) -> None:
+    (directory / f"{name}.py").write_text(textwrap.dedent(source))
+
+
+def test_definition_imports_nothing_and_first_access_imports_boto3() -> None:
+    out = run_fresh(
+        """
+        import sys, types
+        from unittest import mock
+        from lambda_perf import LazyImport
+        boto3 = LazyImport("boto3")
+        before = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore"))
+        text = repr(boto3)
+        after_repr = "boto3" in sys.modules
+        client = boto3.client
+        real = sys.modules["boto3"]
+        with mock.patch("boto3.client") as patched:
+            sees_patch = boto3.client is patched
+        print(json.dumps({
+            "before": before,
+            "repr": text,
+            "after_repr": after_repr,
+            "same_function": client is real.client,
+            "restored": boto3.client is real.client,
+            "sees_patch": sees_patch,
+            "is_module": isinstance(boto3, types.ModuleType),
+            "plain_module_type": type(boto3) is types.ModuleType,
+            "shares_dict": boto3.__dict__ is real.__dict__,
+            "dir_ok": "client" in dir(boto3) and "Session" in dir(boto3),
+            "repr_after": repr(boto3) == repr(real),
+        }))
+        """
+    )
+    assert out["before"] == []
+    assert out["repr"] == "<LazyImport 'boto3' (not yet imported)>"
+    assert out["after_repr"] is False
+    for key in ("same_function", "restored", "sees_patch", "is_module"):
+        assert out[key] is True, key
+    for key in ("plain_module_type", "shares_dict", "dir_ok", "repr_after"):
+        assert out[key] is True, key
+
+
+def test_dotted_name_imports_neither_parent_nor_child() -> None:
+    out = run_fresh(
+        """
+        import sys
+        from lambda_perf import LazyImport
+        config = LazyImport("botocore.config")
+        before = [m for m in ("botocore", "botocore.config") if m in sys.modules]
+        cls = config.Config
+        print(json.dumps({"before": before, "name": cls.__module__,
+                          "same": config.__dict__ is sys.modules["botocore.config"].__dict__}))
+        """
+    )
+    assert out == {"before": [], "name": "botocore.config", "same": True}
+
+
+def test_sixteen_threads_share_one_import_of_a_slow_module(tmp_path: Path) -> None:
+    write_module(tmp_path, "import_counter", "count = 0\n")
+    write_module(
+        tmp_path,
+        "slow_module",
+        """
+        import time
+        import import_counter
+        import_counter.count += 1
+        time.sleep(0.2)
+        def work():
+            return 42
+        READY = True  # defined last: a half-initialised module lacks it
+        """,
+    )
+    out = run_fresh(
+        """
+        import threading, sys
+        from lambda_perf import LazyImport
+        slow = LazyImport("slow_module")
+        barrier = threading.Barrier(16)
+        results, errors = [], []
+        def touch():
+            barrier.wait()
+            try:
+                results.append((slow.READY, slow.work()))
+            except BaseException as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=touch) for _ in range(16)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        import import_counter
+        print(json.dumps({"imports": import_counter.count, "results": results,
+                          "errors": errors}))
+        """,
+        path=tmp_path,
+    )
+    assert out["errors"] == []
+    assert out["imports"] == 1
+    assert out["results"] == [[True, 42]] * 16
+
+
+def test_resolve_lazy_imports_loads_pending_in_a_fresh_process() -> None:
+    out = run_fresh(
+        """
+        import sys
+        from lambda_perf import LazyImport, resolve_lazy_imports
+        config = LazyImport("botocore.config")
+        client = LazyImport("boto3", "client")
+        already = LazyImport("json")
+        names = resolve_lazy_imports()
+        print(json.dumps({
+            "names": sorted(names),
+            "loaded": "botocore.config" in sys.modules and "boto3" in sys.modules,
+            "again": resolve_lazy_imports(),
+            "json_is_real": already is sys.modules["json"],
+        }))
+        """
+    )
+    assert out == {
+        "names": ["boto3.client", "botocore.config"],
+        "loaded": True,
+        "again": [],
+        "json_is_real": True,
+    }
+
+
+def test_already_imported_module_and_attribute_are_returned_as_is() -> None:
+    assert LazyImport("json") is json
+    assert LazyImport("json", "dumps") is json.dumps
+
+
+def test_missing_package_raises_at_definition_naming_it() -> None:
+    name = unique("missing")
+    with pytest.raises(ModuleNotFoundError, match=name) as info:
+        LazyImport(f"{name}.child")
+    assert info.value.name == name
+    assert "check=False" in str(info.value)
+
+
+def test_check_false_defers_the_error_to_first_use() -> None:
+    name = unique("missing")
+    placeholder = LazyImport(name, check=False)
+    with pytest.raises(ModuleNotFoundError, match=name):
+        placeholder.anything  # noqa: B018
+
+
+def test_failed_import_raises_the_original_error_and_is_retried(module_dir: Path) -> None:
+    name = unique("flaky")
+    write_module(
+        module_dir,
+        name,
+        """
+        import os
+        if os.environ.get("FLAKY_BROKEN") == "1":
+            raise RuntimeError("flaky import failed")
+        VALUE = 7
+        """,
+    )
+    placeholder = LazyImport(name)
+    with mock.patch.dict("os.environ", {"FLAKY_BROKEN": "1"}):
+        with pytest.raises(RuntimeError, match="flaky import failed"):
+            placeholder.VALUE  # noqa: B018
+        assert name not in sys.modules
+        with pytest.raises(RuntimeError, match="flaky import failed"):
+            placeholder.VALUE  # noqa: B018
+    assert placeholder.VALUE == 7
+    assert placeholder.__dict__ is sys.modules[name].__dict__
+
+
+def test_attribute_form_resolves_on_call_and_on_attribute_access(module_dir: Path) -> None:
+    name = unique("attr")
+    write_module(module_dir, name, "def add(a, b):\n    return a + b\nclass Thing:\n    KIND = 'x'\n")
+    add = LazyImport(name, "add")
+    thing = LazyImport(name, "Thing")
+    assert name not in sys.modules
+    assert repr(add) == f"<LazyImport '{name}.add' (not yet imported)>"
+    assert add(2, 3) == 5
+    assert thing.KIND == "x"
+    assert "function add" in repr(add)
+
+
+def test_attribute_form_falls_back_to_a_submodule(module_dir: Path) -> None:
+    package = unique("pkg")
+    (module_dir / package).mkdir()
+    (module_dir / package / "__init__.py").write_text("")
+    (module_dir / package / "child.py").write_text("VALUE = 'child'\n")
+    child = LazyImport(package, "child")
+    assert child.VALUE == "child"
+    missing = LazyImport(package, "nope")
+    with pytest.raises(ImportError, match=f"cannot import name 'nope' from '{package}'"):
+        missing()
+
+
+def test_setattr_and_delattr_before_load_reach_the_real_module(module_dir: Path) -> None:
+    name = unique("set")
+    write_module(module_dir, name, "X = 1\n")
+    placeholder = LazyImport(name)
+    placeholder.Y = 2
+    assert sys.modules[name].Y == 2
+    del placeholder.X
+    assert not hasattr(sys.modules[name], "X")
+
+
+def test_dir_before_load_imports_and_lists_the_module(module_dir: Path) -> None:
+    name = unique("dir")
+    write_module(module_dir, name, "ALPHA = 1\n")
+    placeholder = LazyImport(name)
+    assert "ALPHA" in dir(placeholder)
+    assert isinstance(placeholder, types.ModuleType)
+
+
+def test_resolve_lazy_imports_tries_all_and_raises_the_first_failure(module_dir: Path) -> None:
+    good = unique("good")
+    write_module(module_dir, good, "OK = True\n")
+    bad = unique("bad")
+    write_module(module_dir, bad, "raise ValueError('bad module')\n")
+    bad_placeholder = LazyImport(bad)
+    good_placeholder = LazyImport(good)
+    with pytest.raises(ValueError, match="bad module") as info:
+        resolve_lazy_imports()
+    if sys.version_info >= (3, 11):
+        assert any(bad in note for note in info.value.__notes__)
+    assert good in sys.modules
+    assert good_placeholder.OK is True
+    assert lazy_module._pending == {id(bad_placeholder): bad_placeholder}
+
+
+@pytest.mark.parametrize(
+    ("module_name", "attribute"),
+    [("", None), (".relative", None), (42, None), ("json_x", "not an identifier")],
+)
+def test_invalid_names_raise_value_error(module_name: object, attribute: object) -> None:
+    with pytest.raises(ValueError, match="LazyImport"):
+        LazyImport(module_name, attribute)  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="dict sharing is CPython-only")
+def test_sharing_the_dict_keeps_reference_counts_exact(module_dir: Path) -> None:
+    import gc
+
+    name = unique("refs")
+    write_module(module_dir, name, "VALUE = 1\n")
+    placeholder = LazyImport(name)
+    real = __import__(name)
+    namespace = real.__dict__
+    refs_before = sys.getrefcount(namespace)
+    value = placeholder.VALUE
+    refs_loaded = sys.getrefcount(namespace)
+    del placeholder
+    gc.collect()
+    refs_after = sys.getrefcount(namespace)
+    assert value == 1
+    assert refs_loaded == refs_before + 1  # the placeholder's own reference
+    assert refs_after == refs_before
+    assert real.VALUE == 1
