@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``tests_all``, ``lint``, ``typing``, ``bench``, ``example``."""
+"""Development sessions: tests, tests_all, lint, typing, bench and example (``nox -l``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real moto server on loopback and an AWS environment that reaches nothing else."""
+"""Shared fixtures: a real moto server on loopback, and an AWS environment that reaches
+nothing else."""
 
 from __future__ import annotations
 

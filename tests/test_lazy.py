@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -49,9 +48,9 @@ def isolated_pending(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def module_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def module_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
 def unique(prefix: str) -> str:
@@ -227,7 +226,9 @@ def test_failed_import_raises_the_original_error_and_is_retried(module_dir: Path
 
 def test_attribute_form_resolves_on_call_and_on_attribute_access(module_dir: Path) -> None:
     name = unique("attr")
-    write_module(module_dir, name, "def add(a, b):\n    return a + b\nclass Thing:\n    KIND = 'x'\n")
+    write_module(
+        module_dir, name, "def add(a, b):\n    return a + b\nclass Thing:\n    KIND = 'x'\n"
+    )
     add = LazyImport(name, "add")
     thing = LazyImport(name, "Thing")
     assert name not in sys.modules

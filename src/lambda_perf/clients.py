@@ -81,15 +81,22 @@ def _get_session() -> boto3.session.Session:
     return _session
 
 
+def _options(config: Config) -> dict[str, Any]:
+    """The options a ``Config`` was built with (``Config`` itself compares by identity)."""
+    options: dict[str, Any] = config._user_provided_options  # type: ignore[attr-defined]
+    return options
+
+
 def _merged_config(config: Config | None) -> Config:
     assert _default_config is not None
     if config is None:
         return _default_config
     merged = _default_config.merge(config)
-    user_retries = config._user_provided_options.get("retries")
+    user_retries = _options(config).get("retries")
     if user_retries is not None:  # keep mode=standard unless the user chose a mode
-        merged.retries = {**_default_config.retries, **user_retries}
-        merged._user_provided_options["retries"] = merged.retries
+        retries = {**_options(_default_config)["retries"], **user_retries}
+        setattr(merged, "retries", retries)  # noqa: B010 (not in the stubs)
+        _options(merged)["retries"] = retries
     return merged
 
 
@@ -108,7 +115,9 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _resolve_region(service_name: str, region_name: str | None, session: boto3.session.Session) -> str:
+def _resolve_region(
+    service_name: str, region_name: str | None, session: boto3.session.Session
+) -> str:
     region = (
         region_name
         or os.environ.get("AWS_REGION")
@@ -148,7 +157,7 @@ def _get_or_create(
             service_name,
             region,
             endpoint_url,
-            _freeze(merged._user_provided_options),
+            _freeze(_options(merged)),
             _freeze(client_kwargs),
         )
         client = _clients.get(key)
@@ -166,44 +175,89 @@ def _get_or_create(
 
 # The hit path: C-level, keyed by the raw arguments, in front of the canonical cache.
 _front = functools.lru_cache(maxsize=FRONT_CACHE_SIZE)(_get_or_create)
-_front.__name__ = _front.__qualname__ = "get_aws_client"  # type: ignore[attr-defined]
+_front.__name__ = _front.__qualname__ = "get_aws_client"
 
 if TYPE_CHECKING:
 
     @overload
     def get_aws_client(
-        service_name: Literal["s3"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["s3"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> S3Client: ...
     @overload
     def get_aws_client(
-        service_name: Literal["secretsmanager"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["secretsmanager"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> SecretsManagerClient: ...
     @overload
     def get_aws_client(
-        service_name: Literal["ssm"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["ssm"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> SSMClient: ...
     @overload
     def get_aws_client(
-        service_name: Literal["sqs"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["sqs"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> SQSClient: ...
     @overload
     def get_aws_client(
-        service_name: Literal["lambda"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["lambda"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> LambdaClient: ...
     @overload
     def get_aws_client(
-        service_name: Literal["cloudwatch"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["cloudwatch"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> CloudWatchClient: ...
     @overload
     def get_aws_client(
-        service_name: Literal["dynamodb"], *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: Literal["dynamodb"],
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> DynamoDBClient: ...
     @overload
     def get_aws_client(
-        service_name: str, *, region_name: str | None = ..., endpoint_url: str | None = ..., config: Config | None = ..., **client_kwargs: Any
+        service_name: str,
+        *,
+        region_name: str | None = ...,
+        endpoint_url: str | None = ...,
+        config: Config | None = ...,
+        **client_kwargs: Any,
     ) -> BaseClient: ...
     def get_aws_client(
-        service_name: str, *, region_name: str | None = None, endpoint_url: str | None = None, config: Config | None = None, **client_kwargs: Any
+        service_name: str,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        config: Config | None = None,
+        **client_kwargs: Any,
     ) -> BaseClient: ...
 
 else:

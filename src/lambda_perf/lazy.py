@@ -107,7 +107,7 @@ class LazyImport(ModuleType):
         @overload
         def __new__(
             cls, module_name: str, attribute: None = None, *, check: bool = True
-        ) -> ModuleType: ...
+        ) -> LazyImport: ...
 
         @overload
         def __new__(cls, module_name: str, attribute: str, *, check: bool = True) -> Any: ...
@@ -133,7 +133,7 @@ class LazyImport(ModuleType):
         if attribute is not None:
             placeholder = _LazyAttribute(module_name, attribute)
         else:
-            placeholder = ModuleType.__new__(cls, module_name)
+            placeholder = ModuleType.__new__(cls)
             ModuleType.__init__(placeholder, module_name)
             placeholder.__dict__[_STATE_KEY] = _LoadState(module_name)
         _pending[id(placeholder)] = placeholder
