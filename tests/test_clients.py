@@ -180,3 +180,26 @@ def test_forked_child_does_not_reuse_the_parents_clients() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [False, True]
+
+
+def test_front_cache_stays_bounded_under_one_off_configs() -> None:
+    first = get_aws_client("s3", config=Config(connect_timeout=5))
+    for _ in range(clients_module.FRONT_CACHE_SIZE + 10):
+        assert get_aws_client("s3", config=Config(connect_timeout=5)) is first
+    assert clients_module._front.cache_info().currsize <= clients_module.FRONT_CACHE_SIZE
+    assert len(clients_module._clients) == 1
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_cyclic_gc_is_restored_after_creation(enabled_before: bool) -> None:
+    import gc
+
+    if not enabled_before:
+        gc.disable()
+    try:
+        get_aws_client("sqs")
+        with pytest.raises(botocore.exceptions.UnknownServiceError):
+            get_aws_client("no-such-service")
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()
