@@ -1,6 +1,6 @@
 """Run every benchmark suite and write bench/results.md.
 
-    python -m bench [--quick] [--only lazy,clients,imports]
+python -m bench [--quick] [--only lazy,clients,imports]
 """
 
 from __future__ import annotations
