@@ -38,6 +38,14 @@ def fresh_clients() -> Iterator[None]:
     clear_client_cache()
 
 
+@pytest.fixture(autouse=True)
+def full_retry_budget() -> None:
+    """The process-wide retry budget starts full in every test."""
+    from lambda_perf.retry import DEFAULT_BUDGET
+
+    DEFAULT_BUDGET.reset()
+
+
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
     """A real moto server over HTTP on 127.0.0.1; yields its endpoint URL."""

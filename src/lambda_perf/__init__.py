@@ -6,9 +6,17 @@ file: each utility's module is imported on first use of one of its names.
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing would cost milliseconds
 if TYPE_CHECKING:
-    from ._errors import ConfigurationError, LambdaPerfError, MissingRegionError
+    from ._errors import (
+        CircuitOpenError,
+        ConfigurationError,
+        LambdaPerfError,
+        MissingRegionError,
+    )
+    from ._retry_state import RetryState
     from .clients import clear_client_cache, get_aws_client, prime_clients
+    from .context import get_lambda_context, set_lambda_context
     from .lazy import LazyImport, resolve_lazy_imports
+    from .retry import RetryBudget, retry_with_backoff
 
     __version__: str
 
@@ -17,6 +25,12 @@ _EXPORTS = {
     "LambdaPerfError": "_errors",
     "ConfigurationError": "_errors",
     "MissingRegionError": "_errors",
+    "CircuitOpenError": "_errors",
+    "retry_with_backoff": "retry",
+    "RetryBudget": "retry",
+    "RetryState": "_retry_state",
+    "get_lambda_context": "context",
+    "set_lambda_context": "context",
     "LazyImport": "lazy",
     "resolve_lazy_imports": "lazy",
     "get_aws_client": "clients",
@@ -25,14 +39,20 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CircuitOpenError",
     "ConfigurationError",
     "LambdaPerfError",
     "LazyImport",
     "MissingRegionError",
+    "RetryBudget",
+    "RetryState",
     "clear_client_cache",
     "get_aws_client",
+    "get_lambda_context",
     "prime_clients",
     "resolve_lazy_imports",
+    "retry_with_backoff",
+    "set_lambda_context",
 ]
 
 

@@ -13,3 +13,20 @@ class ConfigurationError(LambdaPerfError, ValueError):
 
 class MissingRegionError(ConfigurationError):
     """No AWS region is configured for a client."""
+
+
+class CircuitOpenError(LambdaPerfError):
+    """A circuit breaker is open: the guarded call was not made.
+
+    ``retry_after`` is the number of seconds until the breaker lets a probe call through.
+    Retry decorators never retry this error.
+    """
+
+    def __init__(self, name: str, retry_after: float, message: str | None = None) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        super().__init__(
+            message
+            or f"circuit {name!r} is open: calls fail fast for another {retry_after:.3f}s "
+            f"while the dependency recovers; handle CircuitOpenError or pass a fallback"
+        )

@@ -1,0 +1,37 @@
+"""Helpers for testing code that uses lambda-perf.
+
+``no_sleep()`` (or ``LAMBDA_PERF_NO_SLEEP=1`` in the environment) makes retry sleeps
+return at once; hooks still see the delays that would have been slept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["NO_SLEEP_ENV", "no_sleep", "sleeps_disabled"]
+
+NO_SLEEP_ENV = "LAMBDA_PERF_NO_SLEEP"
+_no_sleep_depth = 0
+
+
+def sleeps_disabled() -> bool:
+    """True inside ``no_sleep()`` or when ``LAMBDA_PERF_NO_SLEEP`` is 1/true/yes."""
+    if _no_sleep_depth:
+        return True
+    return os.environ.get(NO_SLEEP_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def no_sleep() -> Iterator[None]:
+    """Within this block, in every thread, retry sleeps return at once."""
+    global _no_sleep_depth
+    _no_sleep_depth += 1
+    try:
+        yield
+    finally:
+        _no_sleep_depth -= 1
