@@ -318,7 +318,7 @@ def test_retry_after_beyond_the_deadline_gives_up_now(fake: FakeTime) -> None:
 
 def test_exception_with_response_headers_is_understood(fake: FakeTime) -> None:
     class Response:
-        headers = {"Retry-After": "3"}
+        headers = {"Retry-After": "3"}  # noqa: RUF012
 
     class HTTPError(Exception):
         response = Response()
