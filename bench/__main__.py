@@ -11,9 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench import suite_clients, suite_imports, suite_lazy
+from bench import suite_clients, suite_imports, suite_lazy, suite_retry
 
-SUITES = {"lazy": suite_lazy, "clients": suite_clients, "imports": suite_imports}
+SUITES = {
+    "lazy": suite_lazy,
+    "clients": suite_clients,
+    "retry": suite_retry,
+    "imports": suite_imports,
+}
 RESULTS = Path(__file__).with_name("results.md")
 
 

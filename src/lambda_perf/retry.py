@@ -19,11 +19,13 @@ import functools
 import math
 import threading
 import time
+from collections import deque
 
+from . import testing as _testing
 from ._errors import CircuitOpenError
 from .aws_errors import is_retryable_aws_error
 from .context import get_lambda_context
-from .testing import sleeps_disabled
+from .testing import no_sleep_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,63 +116,76 @@ class RetryBudget:
     that succeeds after retrying returns one. An empty bucket makes callers give up at
     once (``reason="budget"``), so an outage does not become a retry storm. Only the
     failure path touches it.
+
+    The tokens live in a bounded ``collections.deque``, whose ``pop`` and ``append`` are
+    atomic: taking or returning a token needs no lock. Time-based refill runs under a
+    lock, when the bucket is found empty (or ``tokens`` is read).
     """
 
     def __init__(
         self,
-        capacity: float = 50.0,
+        capacity: int = 50,
         refill_per_second: float = 1.0,
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        _check_number("RetryBudget", "capacity", capacity, minimum=0.0, exclusive=True)
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"RetryBudget: capacity must be an int, got {capacity!r}")
+        if capacity < 1:
+            raise ValueError(f"RetryBudget: capacity must be >= 1, got {capacity!r}")
         _check_number("RetryBudget", "refill_per_second", refill_per_second, minimum=0.0)
-        self.capacity = float(capacity)
+        self.capacity = capacity
         self.refill_per_second = float(refill_per_second)
         self._clock = clock or time.monotonic
-        self._tokens = self.capacity
-        self._updated: float | None = None
-        self._lock = threading.Lock()
+        self._tokens: deque[None] = deque([None] * capacity, maxlen=capacity)
+        self._credit = 0.0
+        self._refilled_at: float | None = None
+        self._refill_lock = threading.Lock()
 
     def _refill(self) -> None:
-        now = self._clock()
-        if self._updated is not None and now > self._updated:
-            gained = (now - self._updated) * self.refill_per_second
-            self._tokens = min(self.capacity, self._tokens + gained)
-        self._updated = now
+        with self._refill_lock:
+            now = self._clock()
+            if self._refilled_at is not None and now > self._refilled_at:
+                self._credit += (now - self._refilled_at) * self.refill_per_second
+            self._refilled_at = now
+            whole = min(int(self._credit), self.capacity)
+            if whole:
+                self._credit = 0.0 if whole == self.capacity else self._credit - whole
+                self._tokens.extend([None] * whole)  # maxlen drops what overflows
 
     def try_acquire(self) -> bool:
         """Take one token if there is one."""
-        with self._lock:
+        try:
+            self._tokens.pop()
+        except IndexError:
             self._refill()
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
+            try:
+                self._tokens.pop()
+            except IndexError:
+                return False
+        return True
 
     def release(self) -> None:
-        """Give one token back (a retried call succeeded)."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self.capacity, self._tokens + 1.0)
+        """Give one token back (a retried call succeeded); a full bucket stays full."""
+        self._tokens.append(None)
 
     def reset(self) -> None:
         """Fill the bucket again (between tests, say)."""
-        with self._lock:
-            self._tokens = self.capacity
-            self._updated = None
+        with self._refill_lock:
+            self._tokens.extend([None] * self.capacity)
+            self._credit = 0.0
+            self._refilled_at = None
 
     @property
-    def tokens(self) -> float:
-        """Tokens available now."""
-        with self._lock:
-            self._refill()
-            return self._tokens
+    def tokens(self) -> int:
+        """Tokens available now (refilling first)."""
+        self._refill()
+        return len(self._tokens)
 
     def __repr__(self) -> str:
         return (
-            f"RetryBudget(capacity={self.capacity:g}, refill_per_second="
-            f"{self.refill_per_second:g}, tokens={self.tokens:.2f})"
+            f"RetryBudget(capacity={self.capacity}, refill_per_second="
+            f"{self.refill_per_second:g}, tokens={self.tokens})"
         )
 
 
@@ -310,12 +325,14 @@ class _Retrier:
         "max_delay",
         "max_retries",
         "multiplier",
+        "no_sleep",
         "on_giveup",
         "on_retry",
         "policy",
         "reserve",
         "retry_if_result",
         "retry_on",
+        "retry_types",
         "rng",
         "sleep",
     )
@@ -377,6 +394,12 @@ class _Retrier:
         self.multiplier = float(multiplier)
         self.policy = _POLICIES[jitter]
         self.retry_on = _exception_matcher("retry_on", retry_on)
+        # Types are checked inline with isinstance; predicates are called.
+        self.retry_types: tuple[type[BaseException], ...] = ()
+        if isinstance(retry_on, type):
+            self.retry_types = (retry_on,)
+        elif isinstance(retry_on, tuple):
+            self.retry_types = retry_on
         give_up = give_up_on if give_up_on != () else None
         self.give_up_on = None if give_up is None else _exception_matcher("give_up_on", give_up)
         self.retry_if_result = retry_if_result
@@ -388,13 +411,7 @@ class _Retrier:
         self.sleep = sleep
         self.clock = clock or time.monotonic
         self.rng = rng
-
-    def retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, CircuitOpenError):
-            return False
-        if self.give_up_on is not None and self.give_up_on(exc):
-            return False
-        return bool(self.retry_on(exc))
+        self.no_sleep = no_sleep_env()
 
     def deadline_at(self, now: float) -> float | None:
         """Latest clock time by which a retried attempt must end, or None."""
@@ -410,7 +427,10 @@ class _Retrier:
 
 
 class _Run:
-    """One call that has failed at least once: decides each retry or gives up."""
+    """One call that has failed at least once: decides each retry or gives up.
+
+    The clock is read only when something needs it: a deadline or a hook.
+    """
 
     __slots__ = (
         "attempt",
@@ -425,6 +445,7 @@ class _Run:
         "rng",
         "slept",
         "started",
+        "timed",
     )
 
     def __init__(
@@ -439,22 +460,35 @@ class _Run:
         self.exception = exc
         self.result = result
         self.attempt = 1
-        now = retrier.clock()
-        self.started = now
-        self.attempt_started = now  # the first attempt's duration counts as 0
-        self.deadline_at = retrier.deadline_at(now)
         self.previous_delay = 0.0
         self.slept = 0.0
         self.reason: GiveUpReason | None = None
         self.rng: RandomSource | None = retrier.rng
+        deadline = retrier.deadline
+        hooks = retrier.on_retry is not None or retrier.on_giveup is not None
+        if deadline is None or (deadline == "auto" and get_lambda_context() is None):
+            self.timed = hooks
+            self.deadline_at: float | None = None
+        else:
+            self.timed = True
+        now = retrier.clock() if self.timed else 0.0
+        self.started = self.attempt_started = now  # the first attempt's duration counts as 0
+        if self.timed and deadline is not None:
+            self.deadline_at = retrier.deadline_at(now)
 
     def next_delay(self) -> float | None:
         """Seconds to sleep before the next attempt, or None to give up (see ``reason``)."""
         r = self.retrier
         exc = self.exception
-        if exc is not None and not r.retryable(exc):
-            self.reason = "not_retryable"
-            return None
+        if exc is not None:
+            give_up = r.give_up_on
+            if (
+                isinstance(exc, CircuitOpenError)
+                or (give_up is not None and give_up(exc))
+                or not (isinstance(exc, r.retry_types) if r.retry_types else r.retry_on(exc))
+            ):
+                self.reason = "not_retryable"
+                return None
         if self.attempt > r.max_retries:
             self.reason = "max_retries"
             return None
@@ -464,17 +498,23 @@ class _Run:
 
             rng = self.rng = random  # the module's own generator
         delay = r.policy(self.attempt - 1, self.previous_delay, r, rng)
-        server = server_retry_after(exc if exc is not None else self.result)
-        if server is not None:
-            delay = min(server, r.max_delay)
-        now = r.clock()
-        if self.deadline_at is not None:
-            last_duration = now - self.attempt_started if self.attempt > 1 else 0.0
-            available = self.deadline_at - now - last_duration
-            if available <= 0.0 or (server is not None and server > available):
-                self.reason = "deadline"
-                return None
-            delay = min(delay, available)
+        source = exc if exc is not None else self.result
+        server = None
+        if getattr(source, "response", None) is not None or hasattr(source, "headers"):
+            server = server_retry_after(source)
+            if server is not None:
+                delay = server if server < r.max_delay else r.max_delay
+        now = 0.0
+        if self.timed:
+            now = r.clock()
+            if self.deadline_at is not None:
+                last_duration = now - self.attempt_started if self.attempt > 1 else 0.0
+                available = self.deadline_at - now - last_duration
+                if available <= 0.0 or (server is not None and server > available):
+                    self.reason = "deadline"
+                    return None
+                if delay > available:
+                    delay = available
         if r.budget is not None and not r.budget.try_acquire():
             self.reason = "budget"
             return None
@@ -500,20 +540,14 @@ class _Run:
 
     def begin_attempt(self) -> None:
         self.attempt += 1
-        self.attempt_started = self.retrier.clock()
-
-    def failed(self, exc: BaseException | None, result: Any = _NO_RESULT) -> None:
-        self.exception = exc
-        self.result = result
-
-    def succeeded(self) -> None:
-        if self.retrier.budget is not None:
-            self.retrier.budget.release()
+        if self.timed:
+            self.attempt_started = self.retrier.clock()
 
     def give_up(self) -> Any:
         """Raise the last exception (with a note), or return the last retried result."""
         r = self.retrier
-        _call_hook(r.on_giveup, self.state(0.0))
+        if r.on_giveup is not None:
+            _call_hook(r.on_giveup, self.state(0.0))
         exc = self.exception
         if exc is None:
             return self.result
@@ -527,12 +561,6 @@ class _Run:
         raise exc
 
 
-def _sleep_for(r: _Retrier, delay: float) -> None:
-    if sleeps_disabled():
-        return
-    (r.sleep or time.sleep)(delay)
-
-
 def _retry_sync(
     r: _Retrier,
     func: Callable[..., Any],
@@ -542,21 +570,24 @@ def _retry_sync(
     result: Any,
 ) -> Any:
     run = _Run(r, func, exc, result)
+    predicate = r.retry_if_result
     while True:
         delay = run.next_delay()
         if delay is None:
             return run.give_up()
-        _sleep_for(r, delay)
+        if not (r.no_sleep or _testing._no_sleep_depth):
+            (r.sleep or time.sleep)(delay)
         run.begin_attempt()
         try:
             result = func(*args, **kwargs)
         except Exception as failure:
-            run.failed(failure)
+            run.exception = failure
             continue
-        if r.retry_if_result is not None and r.retry_if_result(result):
-            run.failed(None, result)
+        if predicate is not None and predicate(result):
+            run.exception, run.result = None, result
             continue
-        run.succeeded()
+        if r.budget is not None:
+            r.budget.release()  # a retried call that succeeds gives a token back
         return result
 
 
@@ -571,11 +602,12 @@ async def _retry_async(
     import asyncio
 
     run = _Run(r, func, exc, result)
+    predicate = r.retry_if_result
     while True:
         delay = run.next_delay()
         if delay is None:
             return run.give_up()
-        if not sleeps_disabled():
+        if not (r.no_sleep or _testing._no_sleep_depth):
             if r.sleep is None:
                 await asyncio.sleep(delay)
             else:
@@ -586,12 +618,13 @@ async def _retry_async(
         try:
             result = await func(*args, **kwargs)
         except Exception as failure:
-            run.failed(failure)
+            run.exception = failure
             continue
-        if r.retry_if_result is not None and r.retry_if_result(result):
-            run.failed(None, result)
+        if predicate is not None and predicate(result):
+            run.exception, run.result = None, result
             continue
-        run.succeeded()
+        if r.budget is not None:
+            r.budget.release()
         return result
 
 

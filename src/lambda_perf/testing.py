@@ -1,7 +1,8 @@
 """Helpers for testing code that uses lambda-perf.
 
-``no_sleep()`` (or ``LAMBDA_PERF_NO_SLEEP=1`` in the environment) makes retry sleeps
-return at once; hooks still see the delays that would have been slept.
+``no_sleep()`` makes retry sleeps return at once; hooks still see the delays that would
+have been slept. ``LAMBDA_PERF_NO_SLEEP=1`` in the environment does the same for every
+function decorated while it is set (set it before your code is imported).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["NO_SLEEP_ENV", "no_sleep", "sleeps_disabled"]
+__all__ = ["NO_SLEEP_ENV", "no_sleep", "no_sleep_env", "sleeps_disabled"]
 
 NO_SLEEP_ENV = "LAMBDA_PERF_NO_SLEEP"
 _no_sleep_depth = 0
 
 
-def sleeps_disabled() -> bool:
-    """True inside ``no_sleep()`` or when ``LAMBDA_PERF_NO_SLEEP`` is 1/true/yes."""
-    if _no_sleep_depth:
-        return True
+def no_sleep_env() -> bool:
+    """True when ``LAMBDA_PERF_NO_SLEEP`` is 1/true/yes (read when a function is decorated)."""
     return os.environ.get(NO_SLEEP_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def sleeps_disabled() -> bool:
+    """True inside ``no_sleep()``, in any thread."""
+    return _no_sleep_depth > 0
 
 
 @contextlib.contextmanager
