@@ -85,7 +85,9 @@ def run(repeats: int) -> list[Table]:
         targets=[
             Target("lambda_perf.retry_with_backoff", 1.15),
             Target("lambda_perf.retry_with_backoff", 50, versus="tenacity.retry", invert=True),
-            Target("lambda_perf.retry_with_backoff", 10, versus="backoff.on_exception", invert=True),
+            Target(
+                "lambda_perf.retry_with_backoff", 10, versus="backoff.on_exception", invert=True
+            ),
             Target("lambda_perf.retry_with_backoff", 10, versus="stamina.retry", invert=True),
         ],
         notes=[
@@ -103,9 +105,9 @@ def run(repeats: int) -> list[Table]:
             backoff.constant, Exception, max_tries=4, interval=0, jitter=None
         )(fail_every_other_call()),
         "stamina": stamina.retry(on=Exception, attempts=4)(fail_every_other_call()),
-        "tenacity": tenacity.retry(
-            stop=tenacity.stop_after_attempt(4), sleep=lambda seconds: None
-        )(fail_every_other_call()),
+        "tenacity": tenacity.retry(stop=tenacity.stop_after_attempt(4), sleep=lambda seconds: None)(
+            fail_every_other_call()
+        ),
     }
     stamina.set_testing(True, attempts=4)
     stamina.instrumentation.set_on_retry_hooks([])  # no log line per retry: fairer to it
