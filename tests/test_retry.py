@@ -20,26 +20,13 @@ from lambda_perf import (
     retry_with_backoff,
     set_lambda_context,
 )
-from lambda_perf.testing import no_sleep
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from lambda_perf.testing import FakeClock, no_sleep
 
 
 class FakeContext:
     """What Lambda passes as ``context``: the deadline is what matters here."""
 
-    def __init__(self, fake: FakeTime, remaining_seconds: float) -> None:
+    def __init__(self, fake: FakeClock, remaining_seconds: float) -> None:
         self.fake = fake
         self.deadline = fake.now + remaining_seconds
 
@@ -48,8 +35,8 @@ class FakeContext:
 
 
 @pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime()
+def fake() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture(autouse=True)
@@ -59,10 +46,10 @@ def no_lambda_context() -> Any:
     set_lambda_context(None)
 
 
-def retrying(fake: FakeTime, **options: Any) -> Any:
+def retrying(fake: FakeClock, **options: Any) -> Any:
     defaults: dict[str, Any] = {
         "sleep": fake.sleep,
-        "clock": fake.clock,
+        "clock": fake,
         "rng": random.Random(7),
         "budget": None,
     }
@@ -90,7 +77,7 @@ def flaky(errors: list[BaseException], result: Any = "done") -> Any:
     return func
 
 
-def test_bare_decorator_and_decorator_with_arguments(fake: FakeTime) -> None:
+def test_bare_decorator_and_decorator_with_arguments(fake: FakeClock) -> None:
     @retry_with_backoff
     def bare(x: int) -> int:
         return x * 2
@@ -102,7 +89,7 @@ def test_bare_decorator_and_decorator_with_arguments(fake: FakeTime) -> None:
     assert len(fake.sleeps) == 2
 
 
-def test_max_retries_zero_means_one_call(fake: FakeTime) -> None:
+def test_max_retries_zero_means_one_call(fake: FakeClock) -> None:
     func = flaky([ValueError("only")])
     with pytest.raises(ValueError, match="only"):
         retrying(fake, max_retries=0)(func)()
@@ -110,7 +97,7 @@ def test_max_retries_zero_means_one_call(fake: FakeTime) -> None:
     assert fake.sleeps == []
 
 
-def test_give_up_note_names_attempts_backoff_and_reason(fake: FakeTime) -> None:
+def test_give_up_note_names_attempts_backoff_and_reason(fake: FakeClock) -> None:
     errors = [KeyError(i) for i in range(4)]
     func = flaky(errors)
     with pytest.raises(KeyError) as info:
@@ -123,14 +110,14 @@ def test_give_up_note_names_attempts_backoff_and_reason(fake: FakeTime) -> None:
         assert note.endswith("max_retries")
 
 
-def test_give_up_on_beats_retry_on(fake: FakeTime) -> None:
+def test_give_up_on_beats_retry_on(fake: FakeClock) -> None:
     func = flaky([PermissionError("no")])
     with pytest.raises(PermissionError):
         retrying(fake, retry_on=OSError, give_up_on=PermissionError)(func)()
     assert len(func.calls) == 1
 
 
-def test_retry_on_tuple_and_predicate(fake: FakeTime) -> None:
+def test_retry_on_tuple_and_predicate(fake: FakeClock) -> None:
     func = flaky([TimeoutError(), ConnectionError()])
     assert retrying(fake, retry_on=(TimeoutError, ConnectionError))(func)() == "done"
     func = flaky([ValueError("retry me"), ValueError("stop")])
@@ -139,7 +126,7 @@ def test_retry_on_tuple_and_predicate(fake: FakeTime) -> None:
     assert len(func.calls) == 2
 
 
-def test_unlisted_exceptions_are_not_retried_and_reason_is_reported(fake: FakeTime) -> None:
+def test_unlisted_exceptions_are_not_retried_and_reason_is_reported(fake: FakeClock) -> None:
     states: list[RetryState] = []
     func = flaky([TypeError("bug")])
     with pytest.raises(TypeError):
@@ -148,7 +135,7 @@ def test_unlisted_exceptions_are_not_retried_and_reason_is_reported(fake: FakeTi
     assert states[0].delay == 0.0
 
 
-def test_circuit_open_error_is_never_retried(fake: FakeTime) -> None:
+def test_circuit_open_error_is_never_retried(fake: FakeClock) -> None:
     func = flaky([CircuitOpenError("payments", 12.0)])
     with pytest.raises(CircuitOpenError) as info:
         retrying(fake, retry_on=Exception)(func)()
@@ -157,14 +144,14 @@ def test_circuit_open_error_is_never_retried(fake: FakeTime) -> None:
     assert info.value.retry_after == 12.0
 
 
-def test_base_exceptions_propagate_without_retry(fake: FakeTime) -> None:
+def test_base_exceptions_propagate_without_retry(fake: FakeClock) -> None:
     func = flaky([KeyboardInterrupt()])
     with pytest.raises(KeyboardInterrupt):
         retrying(fake)(func)()
     assert len(func.calls) == 1
 
 
-def test_retry_if_result_retries_and_returns_the_last_result(fake: FakeTime) -> None:
+def test_retry_if_result_retries_and_returns_the_last_result(fake: FakeClock) -> None:
     results = iter([None, None, None, None, "late"])
 
     @retrying(fake, max_retries=3, retry_if_result=lambda r: r is None)
@@ -205,7 +192,7 @@ def test_retry_if_result_retries_and_returns_the_last_result(fake: FakeTime) -> 
         (ValueError("not aws"), False),
     ],
 )
-def test_aws_classifier(fake: FakeTime, error: BaseException, retried: bool) -> None:
+def test_aws_classifier(fake: FakeClock, error: BaseException, retried: bool) -> None:
     func = flaky([error])
     wrapped = retrying(fake, retry_on="aws")(func)
     if retried:
@@ -216,7 +203,7 @@ def test_aws_classifier(fake: FakeTime, error: BaseException, retried: bool) -> 
     assert len(func.calls) == (2 if retried else 1)
 
 
-def test_auto_deadline_shortens_the_last_sleep_to_fit(fake: FakeTime) -> None:
+def test_auto_deadline_shortens_the_last_sleep_to_fit(fake: FakeClock) -> None:
     set_lambda_context(FakeContext(fake, remaining_seconds=3.0))
     states: list[RetryState] = []
     func = flaky([OSError(i) for i in range(10)])
@@ -237,7 +224,7 @@ def test_auto_deadline_shortens_the_last_sleep_to_fit(fake: FakeTime) -> None:
     assert fake.now <= 2.5
 
 
-def test_nothing_fits_gives_up_at_once_with_reason_deadline(fake: FakeTime) -> None:
+def test_nothing_fits_gives_up_at_once_with_reason_deadline(fake: FakeClock) -> None:
     set_lambda_context(FakeContext(fake, remaining_seconds=0.2))
     states: list[RetryState] = []
     func = flaky([OSError("late")])
@@ -247,14 +234,14 @@ def test_nothing_fits_gives_up_at_once_with_reason_deadline(fake: FakeTime) -> N
     assert [s.reason for s in states] == ["deadline"]
 
 
-def test_measured_attempt_duration_is_reserved_before_sleeping(fake: FakeTime) -> None:
+def test_measured_attempt_duration_is_reserved_before_sleeping(fake: FakeClock) -> None:
     set_lambda_context(FakeContext(fake, remaining_seconds=10.0))
     calls = 0
 
     def slow() -> None:
         nonlocal calls
         calls += 1
-        fake.now += 3.0  # every attempt takes 3 s
+        fake.advance(3.0)  # every attempt takes 3 s
         raise OSError(calls)
 
     with pytest.raises(OSError):
@@ -265,13 +252,13 @@ def test_measured_attempt_duration_is_reserved_before_sleeping(fake: FakeTime) -
     assert fake.now <= 13.0
 
 
-def test_deadline_none_ignores_the_context(fake: FakeTime) -> None:
+def test_deadline_none_ignores_the_context(fake: FakeClock) -> None:
     set_lambda_context(FakeContext(fake, remaining_seconds=0.1))
     func = flaky([OSError(), OSError()])
     assert retrying(fake, deadline=None, base_delay=1.0)(func)() == "done"
 
 
-def test_explicit_deadline_in_seconds(fake: FakeTime) -> None:
+def test_explicit_deadline_in_seconds(fake: FakeClock) -> None:
     func = flaky([OSError(i) for i in range(10)])
     with pytest.raises(OSError):
         retrying(fake, max_retries=10, jitter="none", deadline=5.0, reserve=0.0)(func)()
@@ -291,7 +278,7 @@ def test_context_set_in_one_thread_is_seen_in_another() -> None:
     assert seen == [marker]
 
 
-def test_botocore_retry_after_header_directs_the_delay(fake: FakeTime) -> None:
+def test_botocore_retry_after_header_directs_the_delay(fake: FakeClock) -> None:
     func = flaky([client_error("SlowDown", 503, {"retry-after": "7"})])
     assert retrying(fake, base_delay=0.1)(func)() == "done"
     assert fake.sleeps == [7.0]
@@ -300,13 +287,13 @@ def test_botocore_retry_after_header_directs_the_delay(fake: FakeTime) -> None:
     assert fake.sleeps[-1] == 1.5
 
 
-def test_retry_after_is_capped_at_max_delay(fake: FakeTime) -> None:
+def test_retry_after_is_capped_at_max_delay(fake: FakeClock) -> None:
     func = flaky([client_error("SlowDown", 503, {"retry-after": "600"})])
     assert retrying(fake, max_delay=20.0)(func)() == "done"
     assert fake.sleeps == [20.0]
 
 
-def test_retry_after_beyond_the_deadline_gives_up_now(fake: FakeTime) -> None:
+def test_retry_after_beyond_the_deadline_gives_up_now(fake: FakeClock) -> None:
     set_lambda_context(FakeContext(fake, remaining_seconds=5.0))
     states: list[RetryState] = []
     func = flaky([client_error("SlowDown", 503, {"retry-after": "30"})])
@@ -316,7 +303,7 @@ def test_retry_after_beyond_the_deadline_gives_up_now(fake: FakeTime) -> None:
     assert states[0].reason == "deadline"
 
 
-def test_exception_with_response_headers_is_understood(fake: FakeTime) -> None:
+def test_exception_with_response_headers_is_understood(fake: FakeClock) -> None:
     class Response:
         headers = {"Retry-After": "3"}  # noqa: RUF012
 
@@ -328,8 +315,8 @@ def test_exception_with_response_headers_is_understood(fake: FakeTime) -> None:
     assert fake.sleeps == [3.0]
 
 
-def test_empty_budget_gives_up_with_reason_budget(fake: FakeTime) -> None:
-    budget = RetryBudget(capacity=2, refill_per_second=0.0, clock=fake.clock)
+def test_empty_budget_gives_up_with_reason_budget(fake: FakeClock) -> None:
+    budget = RetryBudget(capacity=2, refill_per_second=0.0, clock=fake)
     states: list[RetryState] = []
     func = flaky([OSError(i) for i in range(10)])
     with pytest.raises(OSError):
@@ -339,8 +326,8 @@ def test_empty_budget_gives_up_with_reason_budget(fake: FakeTime) -> None:
     assert budget.tokens == 0.0
 
 
-def test_success_after_retries_returns_a_token(fake: FakeTime) -> None:
-    budget = RetryBudget(capacity=5, refill_per_second=0.0, clock=fake.clock)
+def test_success_after_retries_returns_a_token(fake: FakeClock) -> None:
+    budget = RetryBudget(capacity=5, refill_per_second=0.0, clock=fake)
     func = flaky([OSError(), OSError()])
     retrying(fake, budget=budget)(func)()
     assert budget.tokens == 4.0  # two taken, one given back
@@ -362,7 +349,7 @@ def test_default_budget_is_shared_across_functions() -> None:
 
 
 def test_hook_errors_are_logged_and_do_not_break_the_retry(
-    fake: FakeTime, caplog: pytest.LogCaptureFixture
+    fake: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken_hook(state: RetryState) -> None:
         raise RuntimeError("hook bug")
@@ -374,7 +361,7 @@ def test_hook_errors_are_logged_and_do_not_break_the_retry(
     assert "hook bug" in caplog.text
 
 
-def test_hooks_see_attempt_delay_and_elapsed(fake: FakeTime) -> None:
+def test_hooks_see_attempt_delay_and_elapsed(fake: FakeClock) -> None:
     states: list[RetryState] = []
     func = flaky([OSError("1"), OSError("2")])
     retrying(fake, jitter="none", base_delay=1.0, on_retry=states.append)(func)()
@@ -401,7 +388,7 @@ def test_no_sleep_skips_sleeping_but_hooks_see_delays(monkeypatch: pytest.Monkey
     assert retry_with_backoff(jitter="none")(flaky([OSError()]))() == "done"
 
 
-def test_async_functions_retry_with_an_async_sleep(fake: FakeTime) -> None:
+def test_async_functions_retry_with_an_async_sleep(fake: FakeClock) -> None:
     slept: list[float] = []
 
     async def fake_async_sleep(seconds: float) -> None:
@@ -429,7 +416,7 @@ def test_async_functions_retry_with_an_async_sleep(fake: FakeTime) -> None:
         asyncio.run(broken())
 
 
-def test_async_retry_if_result(fake: FakeTime) -> None:
+def test_async_retry_if_result(fake: FakeClock) -> None:
     values = iter([0, 0, 5])
 
     @retry_with_backoff(retry_if_result=lambda r: r == 0, budget=None)
@@ -440,7 +427,7 @@ def test_async_retry_if_result(fake: FakeTime) -> None:
         assert asyncio.run(poll()) == 5
 
 
-def test_methods_staticmethods_and_classmethods(fake: FakeTime) -> None:
+def test_methods_staticmethods_and_classmethods(fake: FakeClock) -> None:
     class Service:
         def __init__(self) -> None:
             self.failures = 1

@@ -12,29 +12,14 @@ from hypothesis import strategies as st
 
 from lambda_perf import RetryBudget, retry_with_backoff
 from lambda_perf.retry import parse_retry_after
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps or an attempt takes time."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
+from lambda_perf.testing import FakeClock
 
 
 class Boom(Exception):
     pass
 
 
-def failing(times: int, fake: FakeTime | None = None, duration: float = 0.0):  # type: ignore[no-untyped-def]
+def failing(times: int, fake: FakeClock | None = None, duration: float = 0.0):  # type: ignore[no-untyped-def]
     """A function that fails ``times`` times (each attempt taking ``duration``), then succeeds."""
     raised: list[Boom] = []
     calls = [0]
@@ -42,7 +27,7 @@ def failing(times: int, fake: FakeTime | None = None, duration: float = 0.0):  #
     def func() -> str:
         calls[0] += 1
         if fake is not None:
-            fake.now += duration
+            fake.advance(duration)
         if calls[0] <= times:
             error = Boom(calls[0])
             raised.append(error)
@@ -66,7 +51,7 @@ delays_settings = st.fixed_dictionaries(
 def test_full_jitter_delays_calls_and_sleeps(
     config: dict[str, float], failures: int, seed: int
 ) -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     max_retries = int(config["max_retries"])
     max_delay = config["base_delay"] + config["extra"]
     func, calls, raised = failing(failures)
@@ -78,7 +63,7 @@ def test_full_jitter_delays_calls_and_sleeps(
         deadline=None,
         budget=None,
         sleep=fake.sleep,
-        clock=fake.clock,
+        clock=fake,
         rng=random.Random(seed),
     )(func)
     try:
@@ -182,13 +167,13 @@ def test_on_success_clock_sleep_and_rng_are_never_touched(max_retries: int, seed
 def test_retries_stay_within_the_deadline_minus_the_reserve(
     deadline: float, reserve: float, duration: float, base: float, seed: int
 ) -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     starts: list[float] = []
     ends: list[float] = []
 
     def func() -> None:
         starts.append(fake.now)
-        fake.now += duration
+        fake.advance(duration)
         ends.append(fake.now)
         raise Boom()
 
@@ -200,7 +185,7 @@ def test_retries_stay_within_the_deadline_minus_the_reserve(
         reserve=reserve,
         budget=None,
         sleep=fake.sleep,
-        clock=fake.clock,
+        clock=fake,
         rng=random.Random(seed),
     )(func)
     with contextlib.suppress(Boom):
@@ -230,8 +215,8 @@ def test_retries_stay_within_the_deadline_minus_the_reserve(
 def test_budget_tokens_stay_between_zero_and_capacity(
     capacity: int, refill: float, ops: list[tuple[str, float]]
 ) -> None:
-    fake = FakeTime()
-    budget = RetryBudget(capacity=capacity, refill_per_second=refill, clock=fake.clock)
+    fake = FakeClock()
+    budget = RetryBudget(capacity=capacity, refill_per_second=refill, clock=fake)
     granted = 0
     for op, amount in ops:
         if op == "acquire":
@@ -242,7 +227,7 @@ def test_budget_tokens_stay_between_zero_and_capacity(
         elif op == "release":
             budget.release()
         else:
-            fake.now += amount
+            fake.advance(amount)
         assert 0.0 <= budget.tokens <= capacity
     if refill == 0.0 and all(op != "release" for op, _ in ops):
         assert granted <= capacity
@@ -269,7 +254,7 @@ def test_retry_after_rejects_garbage(text: str) -> None:
 
 
 def test_full_jitter_is_uniform_kolmogorov_smirnov() -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     rng = random.Random(20261126)
     seen: list[float] = []
 
@@ -279,7 +264,7 @@ def test_full_jitter_is_uniform_kolmogorov_smirnov() -> None:
         deadline=None,
         budget=None,
         sleep=fake.sleep,
-        clock=fake.clock,
+        clock=fake,
         rng=rng,
         on_retry=lambda state: seen.append(state.delay),
     )

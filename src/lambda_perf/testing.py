@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["NO_SLEEP_ENV", "no_sleep", "no_sleep_env", "sleeps_disabled"]
+__all__ = ["NO_SLEEP_ENV", "FakeClock", "no_sleep", "no_sleep_env", "sleeps_disabled"]
 
 NO_SLEEP_ENV = "LAMBDA_PERF_NO_SLEEP"
 _no_sleep_depth = 0
@@ -39,3 +39,31 @@ def no_sleep() -> Iterator[None]:
         yield
     finally:
         _no_sleep_depth -= 1
+
+
+class FakeClock:
+    """A clock that moves only when told to, with a ``sleep`` that moves it.
+
+    Pass ``clock=fake`` (it is callable) and ``sleep=fake.sleep`` to anything of
+    lambda-perf that takes them; ``fake.sleeps`` lists every sleep asked for.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = float(start)
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"FakeClock.sleep: seconds must be >= 0, got {seconds!r}")
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass without recording a sleep (work being done, say)."""
+        self.now += seconds
+
+    def __repr__(self) -> str:
+        return f"FakeClock(now={self.now!r}, sleeps={len(self.sleeps)})"
