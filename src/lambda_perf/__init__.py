@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         MissingRegionError,
     )
     from ._retry_state import RetryState
+    from .breaker import CircuitBreaker, CircuitState
     from .clients import clear_client_cache, get_aws_client, prime_clients
     from .context import get_lambda_context, set_lambda_context
     from .lazy import LazyImport, resolve_lazy_imports
@@ -26,6 +27,8 @@ _EXPORTS = {
     "ConfigurationError": "_errors",
     "MissingRegionError": "_errors",
     "CircuitOpenError": "_errors",
+    "CircuitBreaker": "breaker",
+    "CircuitState": "breaker",
     "retry_with_backoff": "retry",
     "RetryBudget": "retry",
     "RetryState": "_retry_state",
@@ -39,7 +42,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "ConfigurationError",
     "LambdaPerfError",
     "LazyImport",
