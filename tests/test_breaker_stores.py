@@ -1,0 +1,210 @@
+"""Fleet-wide breaker state: several breakers stand in for several Lambda environments."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+from lambda_perf import CircuitBreaker, CircuitOpenError, CircuitState, get_aws_client
+from lambda_perf.breaker import DynamoDBStateStore, InMemoryStateStore
+from lambda_perf.testing import FakeClock
+
+TIMEOUT = 10.0
+CACHE_TTL = 2.0
+
+
+class Down(Exception):
+    pass
+
+
+def fleet(store: Any, fake: FakeClock, size: int = 4) -> list[CircuitBreaker]:
+    return [
+        CircuitBreaker(3, TIMEOUT, name="vanta-api", store=store, clock=fake) for _ in range(size)
+    ]
+
+
+def trip(breaker: CircuitBreaker) -> None:
+    for _ in range(3):
+        with pytest.raises(Down):
+            breaker.call(_raise_down)
+
+
+def _raise_down() -> None:
+    raise Down()
+
+
+def exercise_fleet(store: Any, fake: FakeClock) -> None:
+    """The fleet contract, for any store."""
+    breakers = fleet(store, fake)
+    calls: list[int] = []
+    for b in breakers:
+        assert b.call(calls.append, 1) is None  # healthy: everyone reads the store once
+    trip(breakers[0])
+    assert breakers[0].state is CircuitState.OPEN
+
+    # Within cache_ttl every other environment rejects, without calling the function.
+    fake.advance(CACHE_TTL)
+    before = len(calls)
+    for b in breakers[1:]:
+        with pytest.raises(CircuitOpenError):
+            b.call(calls.append, 1)
+    assert len(calls) == before
+
+    # After the timeout, eight callers across four environments: exactly one probe.
+    fake.advance(TIMEOUT)
+    probing = threading.Event()
+    release = threading.Event()
+    reached: list[int] = []
+    rejected: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def downstream(i: int) -> str:
+        reached.append(i)
+        probing.set()
+        release.wait(10)
+        return "recovered"
+
+    def caller(i: int) -> None:
+        barrier.wait()
+        try:
+            breakers[i % 4].call(downstream, i)
+        except CircuitOpenError:
+            rejected.append(i)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    assert probing.wait(10)
+    for i, thread in enumerate(threads):
+        if i != reached[0]:
+            thread.join(10)
+    assert len(reached) == 1
+    assert len(rejected) == 7
+    release.set()
+    threads[reached[0]].join(10)
+
+    # The probe closed the circuit for everyone within cache_ttl.
+    fake.advance(CACHE_TTL)
+    for b in breakers:
+        assert b.call(lambda: "ok") == "ok"
+        assert b.state is CircuitState.CLOSED
+
+
+def test_in_memory_store_fleet() -> None:
+    fake = FakeClock(start=1_700_000_000.0)
+    exercise_fleet(InMemoryStateStore(cache_ttl=CACHE_TTL, clock=fake), fake)
+
+
+def test_healthy_path_reads_at_most_once_per_cache_ttl_and_never_writes() -> None:
+    fake = FakeClock(start=1_700_000_000.0)
+    store = InMemoryStateStore(cache_ttl=CACHE_TTL, clock=fake)
+    breaker = CircuitBreaker(3, TIMEOUT, name="quiet", store=store, clock=fake)
+    for _ in range(1000):
+        breaker.call(lambda: None)
+        fake.advance(0.01)  # ten seconds in all
+    assert store.reads <= 10 / CACHE_TTL + 1
+    assert store.writes == 0
+
+
+def test_a_late_prober_loses_its_lease_to_another_environment() -> None:
+    fake = FakeClock(start=1_700_000_000.0)
+    store = InMemoryStateStore(cache_ttl=CACHE_TTL, clock=fake)
+    a, b = fleet(store, fake, size=2)
+    trip(a)
+    fake.advance(TIMEOUT)
+    with a:  # a holds the probe lease ...
+        with pytest.raises(CircuitOpenError):
+            b.call(lambda: None)
+        fake.advance(TIMEOUT + 1)  # ... longer than its lease: b may probe now
+        assert b.call(lambda: "b probed") == "b probed"
+    assert store.read("vanta-api").state == "closed"
+
+
+@pytest.fixture
+def breaker_table(moto_server: str) -> Callable[[], Any]:
+    client = get_aws_client("dynamodb", endpoint_url=moto_server)
+    name = f"breakers-{id(client):x}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+    return lambda: (client, name)
+
+
+def test_dynamodb_store_fleet_on_a_real_moto_server(breaker_table: Callable[[], Any]) -> None:
+    client, table = breaker_table()
+    fake = FakeClock(start=1_700_000_000.0)
+    store = DynamoDBStateStore(table, client=client, cache_ttl=CACHE_TTL, clock=fake)
+    exercise_fleet(store, fake)
+    item = client.get_item(TableName=table, Key={"pk": {"S": "vanta-api"}})["Item"]
+    assert item["state"]["S"] == "closed"
+    assert int(item["version"]["N"]) >= 3  # open, half-open, closed: every write fenced
+    assert int(item["expires_at"]["N"]) > fake()
+
+
+def test_dynamodb_writes_are_fenced_by_version(breaker_table: Callable[[], Any]) -> None:
+    client, table = breaker_table()
+    store = DynamoDBStateStore(table, client=client)
+    assert store.trip("fenced", 0, 123.0) is True
+    assert store.trip("fenced", 0, 456.0) is False  # a stale writer loses
+    record = store.read("fenced")
+    assert (record.state, record.version, record.open_until) == ("open", 1, 123.0)
+    assert store.acquire_probe("fenced", 1, "me", 999.0) is True  # open_until passed
+    assert store.acquire_probe("fenced", 2, "you", 999.0) is False  # lease held
+    assert store.close("fenced", 2, "you") is False  # not the owner
+    assert store.close("fenced", 2, "me") is True
+    assert store.read("fenced").state == "closed"
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: connections to it are refused
+
+
+def test_store_failure_falls_back_to_local_state_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = get_aws_client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{unused_port()}",
+        config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"total_max_attempts": 1}),
+    )
+    fake = FakeClock(start=1_700_000_000.0)
+    store = DynamoDBStateStore("breakers", client=dead, cache_ttl=0.0, clock=fake)
+    breaker = CircuitBreaker(2, TIMEOUT, name="fail-open", store=store, clock=fake)
+    with caplog.at_level(logging.WARNING, logger="lambda_perf.breaker"):
+        assert breaker.call(lambda: "served") == "served"  # the store is down: fail open
+        for _ in range(2):
+            with pytest.raises(Down):
+                breaker.call(_raise_down)
+        assert breaker.state is CircuitState.OPEN  # local rules still apply
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: None)
+        fake.advance(TIMEOUT)
+        assert breaker.call(lambda: "probe") == "probe"
+    warnings = [r for r in caplog.records if "state store unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "fail-open" in warnings[0].getMessage()
+
+
+def test_store_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="table_name"):
+        DynamoDBStateStore("")
+    with pytest.raises(ValueError, match="cache_ttl"):
+        DynamoDBStateStore("t", cache_ttl=-1)
+    with pytest.raises(ValueError, match="cache_ttl"):
+        InMemoryStateStore(cache_ttl=-1)
