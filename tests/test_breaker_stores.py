@@ -156,13 +156,16 @@ def test_dynamodb_store_fleet_on_a_real_moto_server(breaker_table: Callable[[], 
 
 def test_dynamodb_writes_are_fenced_by_version(breaker_table: Callable[[], Any]) -> None:
     client, table = breaker_table()
-    store = DynamoDBStateStore(table, client=client)
+    fake = FakeClock(start=100.0)
+    store = DynamoDBStateStore(table, client=client, clock=fake)
     assert store.trip("fenced", 0, 123.0) is True
     assert store.trip("fenced", 0, 456.0) is False  # a stale writer loses
     record = store.read("fenced")
     assert (record.state, record.version, record.open_until) == ("open", 1, 123.0)
+    assert store.acquire_probe("fenced", 1, "me", 999.0) is False  # still open until 123
+    fake.advance(30.0)
     assert store.acquire_probe("fenced", 1, "me", 999.0) is True  # open_until passed
-    assert store.acquire_probe("fenced", 2, "you", 999.0) is False  # lease held
+    assert store.acquire_probe("fenced", 2, "you", 999.0) is False  # lease held until 999
     assert store.close("fenced", 2, "you") is False  # not the owner
     assert store.close("fenced", 2, "me") is True
     assert store.read("fenced").state == "closed"
