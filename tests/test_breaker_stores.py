@@ -126,6 +126,28 @@ def test_a_late_prober_loses_its_lease_to_another_environment() -> None:
     assert store.read("vanta-api").state == "closed"
 
 
+class OneRequestAtATime:
+    """moto checks a write's condition and applies it without a lock, so two concurrent
+    conditional writes can both pass; DynamoDB applies them atomically per item. This
+    proxy sends one request at a time to give moto that guarantee (the requests still go
+    over HTTP to the moto server)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return one_at_a_time
+
+
 @pytest.fixture
 def breaker_table(moto_server: str) -> Callable[[], Any]:
     client = get_aws_client("dynamodb", endpoint_url=moto_server)
@@ -146,7 +168,9 @@ def breaker_table(moto_server: str) -> Callable[[], Any]:
 def test_dynamodb_store_fleet_on_a_real_moto_server(breaker_table: Callable[[], Any]) -> None:
     client, table = breaker_table()
     fake = FakeClock(start=1_700_000_000.0)
-    store = DynamoDBStateStore(table, client=client, cache_ttl=CACHE_TTL, clock=fake)
+    store = DynamoDBStateStore(
+        table, client=OneRequestAtATime(client), cache_ttl=CACHE_TTL, clock=fake
+    )
     exercise_fleet(store, fake)
     item = client.get_item(TableName=table, Key={"pk": {"S": "vanta-api"}})["Item"]
     assert item["state"]["S"] == "closed"

@@ -11,13 +11,16 @@ if TYPE_CHECKING:
         ConfigurationError,
         LambdaPerfError,
         MissingRegionError,
+        SecretFetchError,
     )
     from ._retry_state import RetryState
     from .breaker import CircuitBreaker, CircuitState
+    from .cache import ttl_cache
     from .clients import clear_client_cache, get_aws_client, prime_clients
     from .context import get_lambda_context, set_lambda_context
     from .lazy import LazyImport, resolve_lazy_imports
     from .retry import RetryBudget, retry_with_backoff
+    from .secrets import get_parameter, get_secret, invalidate
 
     __version__: str
 
@@ -29,6 +32,11 @@ _EXPORTS = {
     "CircuitOpenError": "_errors",
     "CircuitBreaker": "breaker",
     "CircuitState": "breaker",
+    "SecretFetchError": "_errors",
+    "ttl_cache": "cache",
+    "get_secret": "secrets",
+    "get_parameter": "secrets",
+    "invalidate": "secrets",
     "retry_with_backoff": "retry",
     "RetryBudget": "retry",
     "RetryState": "_retry_state",
@@ -51,13 +59,18 @@ __all__ = [
     "MissingRegionError",
     "RetryBudget",
     "RetryState",
+    "SecretFetchError",
     "clear_client_cache",
     "get_aws_client",
     "get_lambda_context",
+    "get_parameter",
+    "get_secret",
+    "invalidate",
     "prime_clients",
     "resolve_lazy_imports",
     "retry_with_backoff",
     "set_lambda_context",
+    "ttl_cache",
 ]
 
 

@@ -30,3 +30,16 @@ class CircuitOpenError(LambdaPerfError):
             or f"circuit {name!r} is open: calls fail fast for another {retry_after:.3f}s "
             f"while the dependency recovers; handle CircuitOpenError or pass a fallback"
         )
+
+
+class SecretFetchError(LambdaPerfError):
+    """A secret or parameter could not be fetched (and no cached value could be served).
+
+    The message names the secret or parameter and why; it never contains the value.
+    ``transient`` is True for throttling, 5xx and network failures.
+    """
+
+    def __init__(self, what: str, reason: str, *, transient: bool = False) -> None:
+        self.what = what
+        self.transient = transient
+        super().__init__(f"could not get {what}: {reason}")

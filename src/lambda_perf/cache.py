@@ -1,0 +1,238 @@
+"""A monotonic TTL cache with single-flight refresh and stale-on-error.
+
+* A hit is one dict lookup and one monotonic clock read: no lock, no copy.
+* A miss takes the key's own lock, so concurrent callers of a cold or expired key wait
+  for one fetch instead of each making their own.
+* A failed refresh serves the last good value for up to ``max_stale`` seconds past its
+  expiry (warning once per key), and backs off with exponential delay and equal jitter
+  before calling the source again.
+
+``ttl_cache`` is the decorator for any expensive call; ``lambda_perf.secrets`` builds
+``get_secret`` and ``get_parameter`` on the same :class:`TTLCache`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+    from typing import Any, ParamSpec, TypeVar
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+__all__ = ["TTLCache", "ttl_cache"]
+
+BACKOFF_BASE = 1.0  # seconds before the first retry of a failed refresh (before jitter)
+BACKOFF_CAP = 60.0
+
+
+class _Entry:
+    __slots__ = (
+        "error",
+        "failures",
+        "fetched_at",
+        "has_value",
+        "lock",
+        "retry_at",
+        "ttl",
+        "value",
+        "warned",
+    )
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.has_value = False
+        self.value: Any = None
+        self.fetched_at = float("-inf")
+        self.ttl = 0.0
+        self.failures = 0
+        self.retry_at = float("-inf")
+        self.warned = False
+        self.error: BaseException | None = None  # the last failure, while backing off
+
+    def __repr__(self) -> str:  # never the value: it may be a secret
+        return f"<cache entry has_value={self.has_value} failures={self.failures}>"
+
+
+class TTLCache:
+    """Entries by key, each with its own expiry, lock and failure backoff.
+
+    ``describe(key)`` names a key in logs and errors (never its value).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_stale: float = 900.0,
+        clock: Callable[[], float] | None = None,
+        logger_name: str = "lambda_perf.cache",
+        describe: Callable[[Hashable], str] = repr,
+        rng: Callable[[], float] | None = None,
+    ) -> None:
+        if isinstance(max_stale, bool) or not isinstance(max_stale, (int, float)) or max_stale < 0:
+            raise ValueError(f"ttl_cache: max_stale must be a number >= 0, got {max_stale!r}")
+        self.max_stale = float(max_stale)
+        self.clock = clock or time.monotonic
+        self.entries: dict[Hashable, _Entry] = {}
+        self._logger_name = logger_name
+        self._describe = describe
+        self._rng = rng
+
+    def get_fresh(self, key: Hashable, max_age: float) -> Any:
+        """The cached value if younger than ``max_age``; else the ``_MISS`` sentinel."""
+        entry = self.entries.get(key)
+        if entry is not None and self.clock() - entry.fetched_at < max_age:
+            return entry.value
+        return _MISS
+
+    def get(
+        self,
+        key: Hashable,
+        fetch: Callable[[], Any],
+        *,
+        max_age: float | Callable[[Any], float],
+        force: bool = False,
+        serve_stale_on: Callable[[BaseException], bool] | None = None,
+    ) -> Any:
+        """The value for ``key``: cached while fresh, else fetched once for all callers.
+
+        On a failed fetch the stale value is served (if ``serve_stale_on`` accepts the
+        error, and within ``max_stale``); otherwise the error propagates unchanged.
+        """
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = self.entries.setdefault(key, _Entry())
+        with entry.lock:
+            now = self.clock()
+            age = now - entry.fetched_at
+            if not force and entry.has_value and age < entry.ttl:
+                return entry.value  # fetched by another caller while we waited
+            if not force and now < entry.retry_at:
+                return self._after_failure(key, entry, now, None)  # backing off
+            try:
+                value = fetch()
+            except Exception as exc:
+                if serve_stale_on is not None and not serve_stale_on(exc):
+                    raise  # not a transient failure: no stale value, no backoff
+                entry.failures += 1
+                entry.retry_at = now + self._backoff(entry.failures)
+                entry.error = exc
+                return self._after_failure(key, entry, now, exc)
+            entry.value = value
+            entry.has_value = True
+            entry.fetched_at = now
+            entry.ttl = float(max_age(value) if callable(max_age) else max_age)
+            entry.failures = 0
+            entry.retry_at = float("-inf")
+            entry.warned = False
+            entry.error = None
+            return value
+
+    def _after_failure(
+        self, key: Hashable, entry: _Entry, now: float, error: BaseException | None
+    ) -> Any:
+        if entry.has_value and now - entry.fetched_at < entry.ttl + self.max_stale:
+            if not entry.warned:
+                entry.warned = True
+                import logging
+
+                logging.getLogger(self._logger_name).warning(
+                    "%s: refresh failed (%s); serving the cached value for up to %.0fs more",
+                    self._describe(key),
+                    "backing off" if error is None else type(error).__name__,
+                    entry.fetched_at + entry.ttl + self.max_stale - now,
+                )
+            return entry.value
+        # No value to serve: the caller sees the last failure (during backoff, again).
+        raise error if error is not None else entry.error or RuntimeError("unreachable")
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(failures - 1, 32))
+        if self._rng is None:
+            import random
+
+            self._rng = random.random
+        return ceiling / 2.0 + self._rng() * ceiling / 2.0  # equal jitter: never near zero
+
+    def invalidate(self, match: Callable[[Hashable], bool] | None = None) -> int:
+        """Drop the entries whose key ``match`` accepts (all when None); returns how many."""
+        if match is None:
+            count = len(self.entries)
+            self.entries.clear()
+            return count
+        doomed = [key for key in list(self.entries) if match(key)]
+        for key in doomed:
+            self.entries.pop(key, None)
+        return len(doomed)
+
+
+_MISS: Any = object()
+
+
+def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+    if not kwargs:
+        return args
+    return (args, tuple(sorted(kwargs.items())))
+
+
+def ttl_cache(
+    max_age: float | Callable[[Any], float],
+    *,
+    max_stale: float = 900.0,
+    key: Callable[..., Hashable] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Cache a function's result per arguments for ``max_age`` seconds.
+
+    ``max_age`` may be a callable on the result (for a token:
+    ``lambda tok: tok["expires_in"] - 60``). Concurrent callers of a cold key share one
+    call. When a refresh raises, the last good result is returned for up to ``max_stale``
+    seconds past its expiry; past that, or with no result yet, the function's own
+    exception propagates. ``key(*args, **kwargs)`` makes the cache key (default: the
+    arguments, which must then be hashable).
+
+    The decorated function gains ``invalidate(*args, **kwargs)`` and ``cache_clear()``.
+    """
+    if not callable(max_age) and (
+        isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age < 0
+    ):
+        raise ValueError(
+            f"ttl_cache: max_age must be seconds >= 0 or a callable on the result, got {max_age!r}"
+        )
+    if key is not None and not callable(key):
+        raise ValueError(f"ttl_cache: key must be callable, got {key!r}")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        name = getattr(func, "__qualname__", repr(func))
+        cache = TTLCache(
+            max_stale=max_stale,
+            clock=clock,
+            logger_name="lambda_perf.cache",
+            describe=lambda k: f"ttl_cache({name})",
+        )
+        entries = cache.entries
+        now = cache.clock
+        make_key = key
+
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            k = make_key(*args, **kwargs) if make_key is not None else _default_key(args, kwargs)
+            entry = entries.get(k)
+            if entry is not None and now() - entry.fetched_at < entry.ttl:
+                return entry.value  # type: ignore[no-any-return]
+            return cache.get(k, lambda: func(*args, **kwargs), max_age=max_age)  # type: ignore[no-any-return]
+
+        def invalidate(*args: Any, **kwargs: Any) -> None:
+            k = make_key(*args, **kwargs) if make_key is not None else _default_key(args, kwargs)
+            entries.pop(k, None)
+
+        wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+        wrapper.cache_clear = entries.clear  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
