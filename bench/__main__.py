@@ -11,13 +11,21 @@ import sys
 import time
 from pathlib import Path
 
-from bench import suite_breaker, suite_clients, suite_imports, suite_lazy, suite_retry
+from bench import (
+    suite_breaker,
+    suite_clients,
+    suite_imports,
+    suite_lazy,
+    suite_retry,
+    suite_secrets,
+)
 
 SUITES = {
     "lazy": suite_lazy,
     "clients": suite_clients,
     "retry": suite_retry,
     "breaker": suite_breaker,
+    "secrets": suite_secrets,
     "imports": suite_imports,
 }
 RESULTS = Path(__file__).with_name("results.md")

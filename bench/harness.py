@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNROLL = 20  # statements per loop iteration, so loop overhead is a small share
-MIN_SAMPLE_SECONDS = 0.02
+MIN_SAMPLE_SECONDS = 0.05
 
 
 @dataclass

@@ -79,16 +79,11 @@ class TTLCache:
         self.max_stale = float(max_stale)
         self.clock = clock or time.monotonic
         self.entries: dict[Hashable, _Entry] = {}
+        # key -> (fetched_at, ttl, value) of the last good fetch: what a hit reads.
+        self.fresh: dict[Hashable, tuple[float, float, Any]] = {}
         self._logger_name = logger_name
         self._describe = describe
         self._rng = rng
-
-    def get_fresh(self, key: Hashable, max_age: float) -> Any:
-        """The cached value if younger than ``max_age``; else the ``_MISS`` sentinel."""
-        entry = self.entries.get(key)
-        if entry is not None and self.clock() - entry.fetched_at < max_age:
-            return entry.value
-        return _MISS
 
     def get(
         self,
@@ -127,6 +122,7 @@ class TTLCache:
             entry.has_value = True
             entry.fetched_at = now
             entry.ttl = float(max_age(value) if callable(max_age) else max_age)
+            self.fresh[key] = (now, entry.ttl, value)
             entry.failures = 0
             entry.retry_at = float("-inf")
             entry.warned = False
@@ -164,14 +160,13 @@ class TTLCache:
         if match is None:
             count = len(self.entries)
             self.entries.clear()
+            self.fresh.clear()
             return count
         doomed = [key for key in list(self.entries) if match(key)]
         for key in doomed:
             self.entries.pop(key, None)
+            self.fresh.pop(key, None)
         return len(doomed)
-
-
-_MISS: Any = object()
 
 
 def _default_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
@@ -215,24 +210,28 @@ def ttl_cache(
             logger_name="lambda_perf.cache",
             describe=lambda k: f"ttl_cache({name})",
         )
-        entries = cache.entries
+        fresh = cache.fresh
         now = cache.clock
         make_key = key
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             k = make_key(*args, **kwargs) if make_key is not None else _default_key(args, kwargs)
-            entry = entries.get(k)
-            if entry is not None and now() - entry.fetched_at < entry.ttl:
-                return entry.value  # type: ignore[no-any-return]
+            hit = fresh.get(k)
+            if hit is not None and now() - hit[0] < hit[1]:
+                return hit[2]  # type: ignore[no-any-return]
+            return refresh(k, args, kwargs)
+
+        def refresh(k: Hashable, args: Any, kwargs: Any) -> R:
+            # Apart from wrapper, so the hit path builds no closure cells.
             return cache.get(k, lambda: func(*args, **kwargs), max_age=max_age)  # type: ignore[no-any-return]
 
         def invalidate(*args: Any, **kwargs: Any) -> None:
             k = make_key(*args, **kwargs) if make_key is not None else _default_key(args, kwargs)
-            entries.pop(k, None)
+            cache.invalidate(lambda candidate: candidate == k)
 
         wrapper.invalidate = invalidate  # type: ignore[attr-defined]
-        wrapper.cache_clear = entries.clear  # type: ignore[attr-defined]
+        wrapper.cache_clear = cache.invalidate  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

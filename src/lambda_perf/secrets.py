@@ -37,6 +37,7 @@ def _describe(key: Hashable) -> str:
 
 _secrets = TTLCache(logger_name="lambda_perf.secrets", describe=_describe)
 _parameters = TTLCache(logger_name="lambda_perf.secrets", describe=_describe)
+_fresh_secrets = _secrets.fresh  # the hit path's one dict
 
 
 def _check_transform(name: str, transform: object) -> None:
@@ -209,15 +210,34 @@ def get_secret(
     bytes. When a refresh fails transiently, the last good value is served for up to 15
     minutes past its expiry; past that, or with no value yet, ``SecretFetchError``.
     """
+    try:  # the hit path: one dict lookup, one clock read
+        fetched_at, _, value = _fresh_secrets[name]
+    except (KeyError, TypeError):
+        pass
+    else:
+        if (
+            _monotonic() - fetched_at < max_age
+            and transform is None
+            and not force_fetch
+            and version_stage == "AWSCURRENT"
+        ):
+            return value
+    return _get_secret(name, max_age, transform, force_fetch, version_stage)
+
+
+def _get_secret(
+    name: str, max_age: float, transform: str | None, force_fetch: bool, version_stage: str
+) -> Any:
+    # Apart from get_secret so that its closure does not cost the hit path cell objects.
     key: Hashable = (
         name
         if transform is None and version_stage == "AWSCURRENT"
         else ("secret", name, version_stage, transform)
     )
     if not force_fetch:
-        entry = _secrets.entries.get(key)
-        if entry is not None and _monotonic() - entry.fetched_at < max_age:
-            return entry.value
+        hit = _secrets.fresh.get(key)
+        if hit is not None and _monotonic() - hit[0] < max_age:
+            return hit[2]
     return _get(
         _secrets,
         key,
@@ -241,9 +261,20 @@ def get_parameter(
     """A parameter from SSM Parameter Store (SecureString decrypted by default), cached."""
     key: Hashable = ("parameter", name, decrypt, transform)
     if not force_fetch:
-        entry = _parameters.entries.get(key)
-        if entry is not None and _monotonic() - entry.fetched_at < max_age:
-            return entry.value
+        hit = _parameters.fresh.get(key)
+        if hit is not None and _monotonic() - hit[0] < max_age:
+            return hit[2]
+    return _get_parameter(key, name, max_age, decrypt, transform, force_fetch)
+
+
+def _get_parameter(
+    key: Hashable,
+    name: str,
+    max_age: float,
+    decrypt: bool,
+    transform: str | None,
+    force_fetch: bool,
+) -> Any:
     what = f"parameter {name!r}"
     return _get(
         _parameters,
