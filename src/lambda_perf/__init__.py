@@ -4,8 +4,13 @@ Public names are re-exported lazily (PEP 562), so ``import lambda_perf`` loads o
 file: each utility's module is imported on first use of one of its names.
 """
 
+from time import perf_counter as _perf_counter
+
+_IMPORTED_AT = _perf_counter()  # the start of "init" as lambda-perf sees it
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing would cost milliseconds
 if TYPE_CHECKING:
+    from . import metrics
     from ._errors import (
         CircuitOpenError,
         ConfigurationError,
@@ -17,8 +22,11 @@ if TYPE_CHECKING:
     from .breaker import CircuitBreaker, CircuitState
     from .cache import ttl_cache
     from .clients import clear_client_cache, get_aws_client, prime_clients
-    from .context import get_lambda_context, set_lambda_context
+    from .context import get_lambda_context, is_cold_start, set_lambda_context
+    from .handler import lambda_handler
     from .lazy import LazyImport, resolve_lazy_imports
+    from .logging import get_logger
+    from .metrics import Metrics
     from .retry import RetryBudget, retry_with_backoff
     from .secrets import get_parameter, get_secret, invalidate
 
@@ -41,6 +49,11 @@ _EXPORTS = {
     "RetryBudget": "retry",
     "RetryState": "_retry_state",
     "get_lambda_context": "context",
+    "is_cold_start": "context",
+    "lambda_handler": "handler",
+    "get_logger": "logging",
+    "Metrics": "metrics",
+    "metrics": "",  # the submodule itself, which acts as the default Metrics instance
     "set_lambda_context": "context",
     "LazyImport": "lazy",
     "resolve_lazy_imports": "lazy",
@@ -56,6 +69,7 @@ __all__ = [
     "ConfigurationError",
     "LambdaPerfError",
     "LazyImport",
+    "Metrics",
     "MissingRegionError",
     "RetryBudget",
     "RetryState",
@@ -63,9 +77,13 @@ __all__ = [
     "clear_client_cache",
     "get_aws_client",
     "get_lambda_context",
+    "get_logger",
     "get_parameter",
     "get_secret",
     "invalidate",
+    "is_cold_start",
+    "lambda_handler",
+    "metrics",
     "prime_clients",
     "resolve_lazy_imports",
     "retry_with_backoff",
@@ -75,11 +93,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    value: object
     submodule = _EXPORTS.get(name)
     if submodule is not None:
         from importlib import import_module
 
-        value = getattr(import_module(f"{__name__}.{submodule}"), name)
+        if submodule:
+            value = getattr(import_module(f"{__name__}.{submodule}"), name)
+        else:
+            value = import_module(f"{__name__}.{name}")
     elif name == "__version__":
         from importlib.metadata import version
 
@@ -92,3 +114,6 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted([*__all__, "__version__"])
+
+
+del _perf_counter

@@ -1,0 +1,119 @@
+"""``@lambda_handler``: cold start, one structured log line and metrics per invocation.
+
+Per invocation it sets the Lambda context (for retry deadlines), emits the ``ColdStart``
+metric at the start of the first one (even if the handler then raises), writes one JSON
+log line at the end (``level``, ``message``, ``timestamp``, ``cold_start``,
+``function_request_id``, ``duration_ms``, ``service`` and the keys the handler appended),
+flushes the default ``metrics``, and re-raises any error so Lambda records the failure.
+Nothing here makes a network call.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+
+from . import context as _context
+from .logging import clear_keys, get_logger, service_name
+from .metrics import metrics as default_metrics
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["lambda_handler"]
+
+
+def lambda_handler(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    service: str | None = None,
+    namespace: str | None = None,
+    capture_cold_start_metric: bool = True,
+    log_event: bool = False,
+) -> Any:
+    """Instrument a ``handler(event, context)`` (a function or a method).
+
+    ``service`` names the service in logs and metrics; ``namespace`` is the metrics
+    namespace (else ``LAMBDA_PERF_METRICS_NAMESPACE`` or ``POWERTOOLS_METRICS_NAMESPACE``).
+    With ``log_event=True`` the event is logged (secret-looking keys redacted).
+    """
+    resolved_service = service_name(service)
+    if namespace is not None:
+        default_metrics._check_namespace(namespace)
+        default_metrics.namespace = namespace
+    if service is not None:
+        default_metrics.service = resolved_service
+    if capture_cold_start_metric and default_metrics.namespace is None:
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError(
+            "lambda_handler: the ColdStart metric needs a metrics namespace: pass "
+            "namespace=..., set LAMBDA_PERF_METRICS_NAMESPACE (or "
+            "POWERTOOLS_METRICS_NAMESPACE), or pass capture_cold_start_metric=False"
+        )
+    logger = get_logger("lambda_perf.handler", service=resolved_service)
+
+    def decorate(handler: F) -> F:
+        if isinstance(handler, (staticmethod, classmethod)):
+            return type(handler)(decorate(handler.__func__))
+
+        @functools.wraps(handler)
+        def instrumented(*args: Any, **kwargs: Any) -> Any:
+            event = args[-2] if len(args) >= 2 else kwargs.get("event")
+            lambda_context = args[-1] if args else kwargs.get("context")
+            started = time.perf_counter()
+            cold = _context.begin_invocation(lambda_context)
+            if cold and capture_cold_start_metric:
+                _emit_cold_start(lambda_context, resolved_service)
+            if log_event:
+                logger.info("event", extra={"event": event})
+            try:
+                result = handler(*args, **kwargs)
+            except BaseException as exc:
+                _finish(logger, started, cold, exc)
+                raise
+            _finish(logger, started, cold, None)
+            return result
+
+        return instrumented  # type: ignore[return-value]
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def _emit_cold_start(lambda_context: Any, service: str) -> None:
+    function_name = getattr(lambda_context, "function_name", None) or "unknown"
+    line = default_metrics.single_metric_line(
+        "ColdStart", 1, "Count", {"function_name": function_name, "service": service}
+    )
+    sys.stdout.write(line + "\n")
+
+
+def _finish(logger: Any, started: float, cold: bool, error: BaseException | None) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
+    fields: dict[str, Any] = {"duration_ms": duration_ms}
+    init_ms = _context.init_duration_ms()
+    if cold and init_ms is not None:
+        fields["init_duration_ms"] = round(init_ms, 3)
+    try:
+        if error is None:
+            logger.info("invocation completed", extra=fields)
+        else:
+            logger.error(
+                f"invocation failed: {type(error).__name__}",
+                exc_info=(type(error), error, error.__traceback__),
+                extra=fields,
+            )
+    finally:
+        try:
+            default_metrics.flush()
+        finally:
+            clear_keys()
+            _context.end_invocation()
