@@ -449,3 +449,20 @@ def test_invalid_arguments_raise_value_error_naming_them(
 def test_decorating_a_non_callable_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="callable"):
         CircuitBreaker()(42)  # type: ignore[arg-type]
+
+
+def test_probe_allowed_exactly_when_state_says_half_open() -> None:
+    # Found by the state machine: opened_at + timeout - now and now - opened_at >= timeout
+    # disagree by a rounding error for some clock values; both now use the latter.
+    fake = FakeClock()
+    breaker = make(fake, failure_threshold=1)
+    for seconds in (9.99, 9.99, 25.0, 9.99):
+        fake.advance(seconds)
+    fail(breaker)
+    fake.advance(10.0)  # 64.97 - 54.97 is a hair under 10 in floating point
+    assert breaker.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: "too early")
+    fake.advance(1e-9)
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.call(lambda: "probe") == "probe"

@@ -384,7 +384,7 @@ class CircuitBreaker:
             if self._state is CircuitState.CLOSED:
                 return _Permit(self._generation, False, now)
             if self._state is CircuitState.OPEN:
-                wait = self._opened_at + self.timeout - now
+                wait = self.timeout - (now - self._opened_at)  # as the state property
                 if wait > 0:
                     return CircuitOpenError(self.name, wait)
             elif self._probes >= self.half_open_max_calls:
@@ -408,7 +408,7 @@ class CircuitBreaker:
             if old is CircuitState.CLOSED:
                 return _Permit(self._generation, False, now)
             if old is CircuitState.OPEN:
-                wait = self._opened_at + self.timeout - now
+                wait = self.timeout - (now - self._opened_at)  # as the state property
                 if wait > 0:
                     return CircuitOpenError(self.name, wait)
                 self._set_state_locked(CircuitState.HALF_OPEN)

@@ -1,0 +1,144 @@
+"""get_logger: JSON lines, Powertools key names, redaction, and never raising."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from emf_check import log_lines
+from lambda_perf import get_logger
+from lambda_perf.logging import clear_keys
+
+SECRET = "pa55-w0rd-never-print-me-91b2"
+
+
+@pytest.fixture(autouse=True)
+def fresh_loggers() -> Iterator[None]:
+    clear_keys()
+    yield
+    clear_keys()
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith("test-"):
+            logging.getLogger(name).handlers.clear()
+
+
+def test_one_json_object_per_line_with_powertools_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    log = get_logger("test-basic", service="orders")
+    log.info("order %s accepted", 42, extra={"order_id": 42, "amount": 9.5})
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["level"] == "INFO"
+    assert line["message"] == "order 42 accepted"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
+    assert line["service"] == "orders"
+    assert line["order_id"] == 42
+    assert line["amount"] == 9.5
+    assert "cold_start" in line
+
+
+def test_appended_keys_appear_on_every_line_until_cleared(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = get_logger("test-keys")
+    log.append_keys(tenant="acme")
+    log.info("one")
+    log.warning("two")
+    log.remove_keys("tenant")
+    log.info("three")
+    lines = log_lines(capsys.readouterr().out)
+    assert [line.get("tenant") for line in lines] == ["acme", "acme", None]
+
+
+def test_secret_looking_keys_are_redacted_at_any_depth(capsys: pytest.CaptureFixture[str]) -> None:
+    log = get_logger("test-redact")
+    log.info(
+        "connecting",
+        extra={
+            "password": SECRET,
+            "config": {"DB_Password": SECRET, "hosts": [{"Authorization": SECRET}], "port": 5432},
+            "client_secret": SECRET,
+            "apiKey": SECRET,
+            "X-Api_Key": SECRET,
+            "refresh_token": SECRET,
+        },
+    )
+    output = capsys.readouterr().out
+    assert SECRET not in output
+    (line,) = log_lines(output)
+    assert line["password"] == "***"
+    assert line["config"]["DB_Password"] == "***"
+    assert line["config"]["hosts"][0]["Authorization"] == "***"
+    assert line["config"]["port"] == 5432
+    assert line["apiKey"] == "***"
+
+
+def test_unserialisable_values_are_stringified_and_logging_never_raises(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque-thing"
+
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    log = get_logger("test-robust")
+    log.info("values", extra={"thing": Opaque(), "when": {1, 2}})
+    log.info("hostile", extra={"bad": Hostile()})
+    log.info("clashing keys", extra={"message": "x", "name": "y", "levelname": "z"})
+    lines = log_lines(capsys.readouterr().out)
+    assert lines[0]["thing"] == "opaque-thing"
+    assert lines[1]["message"] == "hostile"
+    assert lines[1]["bad"].startswith("<unprintable")
+    assert lines[2]["level"] == "INFO"
+
+
+def test_exceptions_carry_their_type_and_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    log = get_logger("test-exc")
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        log.exception("lookup failed")
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["level"] == "ERROR"
+    assert line["exception_name"] == "KeyError"
+    assert "Traceback" in line["traceback"]
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "shows_debug"),
+    [
+        ("LOG_LEVEL", "DEBUG", True),
+        ("AWS_LAMBDA_LOG_LEVEL", "debug", True),
+        ("LOG_LEVEL", "WARNING", False),
+        (None, None, False),
+    ],
+)
+def test_level_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: str | None,
+    value: str | None,
+    shows_debug: bool,
+) -> None:
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_LOG_LEVEL", raising=False)
+    if env is not None and value is not None:
+        monkeypatch.setenv(env, value)
+    log = get_logger(f"test-level-{env}-{value}")
+    log.debug("details")
+    assert bool(log_lines(capsys.readouterr().out)) is shows_debug
+
+
+def test_xray_trace_id_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53;Sampled=1"
+    )
+    get_logger("test-xray").info("traced")
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
