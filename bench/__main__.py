@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import (
     suite_breaker,
     suite_clients,
+    suite_handler,
     suite_imports,
     suite_lazy,
     suite_retry,
@@ -26,6 +27,7 @@ SUITES = {
     "retry": suite_retry,
     "breaker": suite_breaker,
     "secrets": suite_secrets,
+    "handler": suite_handler,
     "imports": suite_imports,
 }
 RESULTS = Path(__file__).with_name("results.md")

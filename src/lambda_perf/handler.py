@@ -11,11 +11,13 @@ Nothing here makes a network call.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import time
+from traceback import format_exception
 
 from . import context as _context
-from .logging import clear_keys, get_logger, service_name
+from .logging import clear_keys, get_logger, json_line, service_name
 from .metrics import metrics as default_metrics
 
 TYPE_CHECKING = False
@@ -57,7 +59,7 @@ def lambda_handler(
             "namespace=..., set LAMBDA_PERF_METRICS_NAMESPACE (or "
             "POWERTOOLS_METRICS_NAMESPACE), or pass capture_cold_start_metric=False"
         )
-    logger = get_logger("lambda_perf.handler", service=resolved_service)
+    logger = get_logger("lambda_perf.handler", service=resolved_service).logger
 
     def decorate(handler: F) -> F:
         if isinstance(handler, (staticmethod, classmethod)):
@@ -76,9 +78,9 @@ def lambda_handler(
             try:
                 result = handler(*args, **kwargs)
             except BaseException as exc:
-                _finish(logger, started, cold, exc)
+                _finish(logger, resolved_service, started, cold, exc)
                 raise
-            _finish(logger, started, cold, None)
+            _finish(logger, resolved_service, started, cold, None)
             return result
 
         return instrumented  # type: ignore[return-value]
@@ -96,21 +98,40 @@ def _emit_cold_start(lambda_context: Any, service: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-def _finish(logger: Any, started: float, cold: bool, error: BaseException | None) -> None:
+def _finish(
+    logger: Any, service: str, started: float, cold: bool, error: BaseException | None
+) -> None:
+    """The invocation's one log line, written directly (the stdlib record machinery costs
+    more than the line itself), then the metrics flush."""
     duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
     fields: dict[str, Any] = {"duration_ms": duration_ms}
     init_ms = _context.init_duration_ms()
     if cold and init_ms is not None:
         fields["init_duration_ms"] = round(init_ms, 3)
     try:
-        if error is None:
-            logger.info("invocation completed", extra=fields)
-        else:
-            logger.error(
-                f"invocation failed: {type(error).__name__}",
-                exc_info=(type(error), error, error.__traceback__),
-                extra=fields,
+        level = logging.INFO if error is None else logging.ERROR
+        if logger.isEnabledFor(level):
+            traceback = None
+            if error is None:
+                message = "invocation completed"
+            else:
+                message = f"invocation failed: {type(error).__name__}"
+                fields["exception_name"] = type(error).__name__
+                traceback = "".join(
+                    format_exception(type(error), error, error.__traceback__)
+                ).rstrip()
+            line = json_line(
+                logging.getLevelName(level),
+                message,
+                time.time(),
+                logger.name,
+                service,
+                fields,
+                traceback,
             )
+            sys.stdout.write(line + "\n")
+    except Exception:  # never let our log line hide the handler's outcome
+        pass
     finally:
         try:
             default_metrics.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from collections.abc import MutableMapping
     from typing import Any
 
-__all__ = ["JsonFormatter", "StructuredLogger", "get_logger", "redact", "service_name"]
+__all__ = [
+    "JsonFormatter",
+    "StructuredLogger",
+    "get_logger",
+    "json_line",
+    "redact",
+    "service_name",
+]
 
 REDACTED = "***"
 SECRET_WORDS = (
@@ -56,9 +64,17 @@ def service_name(explicit: str | None = None) -> str:
     )
 
 
+_SECRET_KEY = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
+_secret_keys: dict[object, bool] = {}  # key -> looks secret?  (keys repeat from line to line)
+
+
 def _looks_secret(key: object) -> bool:
-    lowered = str(key).lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    verdict = _secret_keys.get(key)
+    if verdict is None:
+        verdict = _SECRET_KEY.search(str(key)) is not None
+        if len(_secret_keys) < 4096:
+            _secret_keys[key] = verdict
+    return verdict
 
 
 def redact(value: Any) -> Any:
@@ -78,10 +94,15 @@ def _xray_trace_id() -> str | None:
     return None
 
 
+_second_cache: list[Any] = [None, ""]  # [whole second, its "YYYY-MM-DDTHH:MM:SS" text]
+
+
 def _iso_utc(created: float) -> str:
     seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    if _second_cache[0] != seconds:
+        _second_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache[0] = seconds
+    return f"{_second_cache[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -107,33 +128,58 @@ class JsonFormatter(logging.Formatter):
             )
 
     def _format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
-            "level": record.levelname,
-            "message": record.getMessage(),
-            "timestamp": _iso_utc(record.created),
-            "service": self.service,
-            "logger": record.name,
-            "cold_start": _context.is_cold_start(),
-        }
-        lambda_context = _context.get_lambda_context()
-        if lambda_context is not None:
-            document["function_name"] = getattr(lambda_context, "function_name", None)
-            document["function_request_id"] = getattr(lambda_context, "aws_request_id", None)
-            document["function_memory_size"] = getattr(lambda_context, "memory_limit_in_mb", None)
-        trace = _xray_trace_id()
-        if trace:
-            document["xray_trace_id"] = trace
-        document.update(_appended)
-        document.update(  # extra= passed to a plain stdlib logger
-            {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
-        )
-        document.update(getattr(record, _FIELDS, None) or {})
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+        fields.update(getattr(record, _FIELDS, None) or {})  # extra= of our loggers
+        traceback = None
         if record.exc_info and record.exc_info[0] is not None:
-            document["exception_name"] = record.exc_info[0].__name__
-            document["traceback"] = self.formatException(record.exc_info)
+            fields["exception_name"] = record.exc_info[0].__name__
+            traceback = self.formatException(record.exc_info)
         elif record.exc_text:
-            document["traceback"] = record.exc_text
-        return json.dumps(redact(document), default=_stringify, ensure_ascii=False)
+            traceback = record.exc_text
+        return json_line(
+            record.levelname,
+            record.getMessage(),
+            record.created,
+            record.name,
+            self.service,
+            fields,
+            traceback,
+        )
+
+
+def json_line(
+    level: str,
+    message: str,
+    created: float,
+    logger_name: str,
+    service: str,
+    fields: dict[str, Any],
+    traceback: str | None = None,
+) -> str:
+    """One log line: our keys, then the invocation's, then the redacted caller fields."""
+    document: dict[str, Any] = {
+        "level": level,
+        "message": message,
+        "timestamp": _iso_utc(created),
+        "service": service,
+        "logger": logger_name,
+        "cold_start": _context.is_cold_start(),
+    }
+    lambda_context = _context.get_lambda_context()
+    if lambda_context is not None:
+        document["function_name"] = getattr(lambda_context, "function_name", None)
+        document["function_request_id"] = getattr(lambda_context, "aws_request_id", None)
+        document["function_memory_size"] = getattr(lambda_context, "memory_limit_in_mb", None)
+    trace = _xray_trace_id()
+    if trace:
+        document["xray_trace_id"] = trace
+    if _appended:
+        document.update(redact(_appended))
+    if fields:
+        document.update(redact(fields))
+    if traceback is not None:
+        document["traceback"] = traceback
+    return _ENCODER.encode(document)
 
 
 def _stringify(value: object) -> str:
@@ -141,6 +187,9 @@ def _stringify(value: object) -> str:
         return str(value)
     except Exception:
         return f"<unprintable {type(value).__name__}>"
+
+
+_ENCODER = json.JSONEncoder(default=_stringify, ensure_ascii=False, separators=(",", ":"))
 
 
 class _CurrentStdout:
