@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from herd import herd
 from lambda_perf import (
     CircuitBreaker,
     CircuitOpenError,
@@ -93,37 +94,7 @@ def test_half_open_admits_exactly_one_of_eight_concurrent_callers() -> None:
     breaker = make(fake, failure_threshold=1)
     fail(breaker)
     fake.advance(10.0)
-    entered = threading.Event()
-    release = threading.Event()
-    reached: list[int] = []
-    rejected: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def downstream(i: int) -> str:
-        reached.append(i)
-        entered.set()
-        release.wait(10)
-        return "ok"
-
-    def caller(i: int) -> None:
-        barrier.wait()
-        try:
-            breaker.call(downstream, i)
-        except CircuitOpenError:
-            rejected.append(i)
-
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    assert entered.wait(10)
-    for i, thread in enumerate(threads):  # while the probe is held, the others are refused
-        if i != reached[0]:
-            thread.join(10)
-    assert len(rejected) == 7
-    release.set()
-    threads[reached[0]].join(10)
-    assert len(reached) == 1
-    assert len(rejected) == 7
+    assert herd([breaker.call] * 8) == (1, 7)
     assert breaker.state is CircuitState.CLOSED
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from herd import herd
 from lambda_perf import CircuitBreaker, CircuitOpenError, CircuitState, get_aws_client
 from lambda_perf.breaker import DynamoDBStateStore, InMemoryStateStore
 from lambda_perf.testing import FakeClock
@@ -58,36 +59,7 @@ def exercise_fleet(store: Any, fake: FakeClock) -> None:
 
     # After the timeout, eight callers across four environments: exactly one probe.
     fake.advance(TIMEOUT)
-    probing = threading.Event()
-    release = threading.Event()
-    reached: list[int] = []
-    rejected: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def downstream(i: int) -> str:
-        reached.append(i)
-        probing.set()
-        release.wait(10)
-        return "recovered"
-
-    def caller(i: int) -> None:
-        barrier.wait()
-        try:
-            breakers[i % 4].call(downstream, i)
-        except CircuitOpenError:
-            rejected.append(i)
-
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    assert probing.wait(10)
-    for i, thread in enumerate(threads):
-        if i != reached[0]:
-            thread.join(10)
-    assert len(reached) == 1
-    assert len(rejected) == 7
-    release.set()
-    threads[reached[0]].join(10)
+    assert herd([breakers[i % 4].call for i in range(8)]) == (1, 7)
 
     # The probe closed the circuit for everyone within cache_ttl.
     fake.advance(CACHE_TTL)
