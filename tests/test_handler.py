@@ -19,6 +19,7 @@ from lambda_perf import (
     retry_with_backoff,
 )
 from lambda_perf import context as context_module
+from lambda_perf import logging as logging_module
 from lambda_perf.testing import no_sleep
 
 SECRET = "handler-secret-value-3c9d"
@@ -39,12 +40,13 @@ def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LAMBDA_PERF_METRICS_NAMESPACE", "Shop")
     monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
     context_module._reset_for_tests()
-    saved = (metrics.metrics.namespace, metrics.metrics.service)
+    saved = (metrics.metrics.namespace, metrics.metrics.explicit_service)
     metrics.metrics.namespace = "Shop"
     yield
-    metrics.metrics.namespace, metrics.metrics.service = saved
+    metrics.metrics.namespace, metrics.metrics.explicit_service = saved
     metrics.metrics._metrics.clear()
     context_module._reset_for_tests()
+    logging_module.set_default_service(None)  # type: ignore[arg-type]
     logging.getLogger("lambda_perf.handler").handlers.clear()
 
 
@@ -165,3 +167,19 @@ def test_cold_start_metric_without_namespace_fails_at_decoration(
     with pytest.raises(ConfigurationError, match="LAMBDA_PERF_METRICS_NAMESPACE"):
         lambda_handler(lambda event, context: None)
     lambda_handler(capture_cold_start_metric=False)(lambda event, context: None)
+
+
+def test_loggers_made_before_the_decorator_take_its_service(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    early = get_logger("test-handler-early")  # module level, before @lambda_handler runs
+
+    @lambda_handler(service="billing", capture_cold_start_metric=False)
+    def handler(event: Any, context: Any) -> None:
+        early.info("inside")
+        metrics.add_metric("Invoices", 1)
+
+    handler({}, FakeContext())
+    output = capsys.readouterr().out
+    assert {line["service"] for line in log_lines(output)} == {"billing"}
+    assert {line["service"] for line in emf_lines(output)} == {"billing"}

@@ -17,7 +17,7 @@ import time
 from traceback import format_exception
 
 from . import context as _context
-from .logging import clear_keys, get_logger, json_line, service_name
+from .logging import clear_keys, get_logger, json_line, service_name, set_default_service
 from .metrics import metrics as default_metrics
 
 TYPE_CHECKING = False
@@ -45,12 +45,12 @@ def lambda_handler(
     namespace (else ``LAMBDA_PERF_METRICS_NAMESPACE`` or ``POWERTOOLS_METRICS_NAMESPACE``).
     With ``log_event=True`` the event is logged (secret-looking keys redacted).
     """
+    if service is not None:
+        set_default_service(service)
     resolved_service = service_name(service)
     if namespace is not None:
         default_metrics._check_namespace(namespace)
         default_metrics.namespace = namespace
-    if service is not None:
-        default_metrics.service = resolved_service
     if capture_cold_start_metric and default_metrics.namespace is None:
         from ._errors import ConfigurationError
 

@@ -52,11 +52,22 @@ _STANDARD_ATTRIBUTES = frozenset(
 _appended: dict[str, Any] = {}
 
 
+_configured_service: str | None = None  # set by lambda_handler(service=...)
+
+
+def set_default_service(name: str) -> None:
+    """Make ``name`` the service of every logger and metric that was not given one."""
+    global _configured_service
+    _configured_service = name
+
+
 def service_name(explicit: str | None = None) -> str:
-    """The service: the argument, else LAMBDA_PERF_SERVICE_NAME, POWERTOOLS_SERVICE_NAME,
-    AWS_LAMBDA_FUNCTION_NAME, else "service_undefined"."""
+    """The service: the argument, else the one ``lambda_handler(service=...)`` set, else
+    LAMBDA_PERF_SERVICE_NAME, POWERTOOLS_SERVICE_NAME, AWS_LAMBDA_FUNCTION_NAME, else
+    "service_undefined"."""
     return (
         explicit
+        or _configured_service
         or os.environ.get("LAMBDA_PERF_SERVICE_NAME")
         or os.environ.get("POWERTOOLS_SERVICE_NAME")
         or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
@@ -110,7 +121,11 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, service: str | None = None) -> None:
         super().__init__()
-        self.service = service_name(service)
+        self.explicit_service = service  # None: resolved per line, as lambda_handler set it
+
+    @property
+    def service(self) -> str:
+        return service_name(self.explicit_service)
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -237,8 +252,7 @@ def get_logger(name: str | None = None, *, service: str | None = None) -> Struct
     The level comes from ``LOG_LEVEL`` or ``AWS_LAMBDA_LOG_LEVEL`` (default INFO). It does
     not propagate to the root logger, so Lambda's own handler does not print lines twice.
     """
-    service = service_name(service)
-    logger = logging.getLogger(name or service)
+    logger = logging.getLogger(name or service_name(service))
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         handler = logging.StreamHandler(_CurrentStdout())
         handler.setFormatter(JsonFormatter(service))

@@ -16,6 +16,7 @@ import threading
 import time
 
 from ._errors import ConfigurationError
+from .logging import service_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,16 +90,22 @@ class Metrics:
     """
 
     def __init__(self, namespace: str | None = None, service: str | None = None) -> None:
-        from .logging import service_name
-
         self.namespace = namespace or _namespace_from_environment()
         if self.namespace is not None:
             self._check_namespace(self.namespace)
-        self.service = service_name(service)
+        self.explicit_service = service  # None: as lambda_handler or the environment says
         self._lock = threading.Lock()
         self._metrics: dict[str, dict[str, Any]] = {}
         self._dimensions: dict[str, str] = {}
         self._metadata: dict[str, Any] = {}
+
+    @property
+    def service(self) -> str:
+        return service_name(self.explicit_service)
+
+    @service.setter
+    def service(self, name: str) -> None:
+        self.explicit_service = name
 
     @staticmethod
     def _check_namespace(namespace: object) -> None:
@@ -233,11 +240,9 @@ class Metrics:
         self, name: str, value: float, unit: str, dimensions: dict[str, str]
     ) -> str:
         """One EMF line for one metric with its own dimension set (ColdStart, say)."""
-        scratch = Metrics(self.namespace, self.service)
+        scratch = Metrics(self.namespace, dimensions.get("service", self.service))
         scratch.add_metric(name, value, unit)
-        saved_service = scratch.service
         extra = {k: v for k, v in dimensions.items() if k != "service"}
-        scratch.service = dimensions.get("service", saved_service)
         (line,) = scratch.serialize(scratch._metrics, extra, {})
         return line
 
