@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing_extensions import assert_type
 
-from lambda_perf import get_aws_client, retry_with_backoff
+from lambda_perf import CircuitBreaker, get_aws_client, retry_with_backoff, ttl_cache
 
 
 @retry_with_backoff
@@ -38,3 +38,33 @@ def clients() -> None:
 
     assert_type(get_aws_client("s3"), S3Client)
     assert_type(get_aws_client("dynamodb", region_name="eu-west-1"), DynamoDBClient)
+
+
+breaker = CircuitBreaker(3, 10.0)
+
+
+@breaker
+def guarded(x: int, *, label: str = "") -> str:
+    return f"{label}{x}"
+
+
+@breaker
+async def guarded_async(x: int) -> float:
+    return x / 2
+
+
+assert_type(guarded(1, label="a"), str)
+assert_type(breaker.call(guarded, 2), str)
+guarded("1")  # type: ignore[arg-type]
+
+
+async def use_breaker() -> None:
+    assert_type(await guarded_async(3), float)
+
+
+@ttl_cache(60.0)
+def cached_config(env: str) -> dict[str, int]:
+    return {}
+
+
+assert_type(cached_config("prod"), dict[str, int])
