@@ -200,6 +200,15 @@ def test_custom_key_function() -> None:
     assert calls == ["a"]
 
 
+def test_unhashable_arguments_ask_for_a_key_function() -> None:
+    @ttl_cache(60.0)
+    def lookup(filters: dict[str, str]) -> int:
+        return len(filters)
+
+    with pytest.raises(TypeError, match=r"lookup.*not hashable.*key="):
+        lookup({"a": "b"})
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [

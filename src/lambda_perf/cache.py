@@ -217,7 +217,13 @@ def ttl_cache(
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             k = make_key(*args, **kwargs) if make_key is not None else _default_key(args, kwargs)
-            hit = fresh.get(k)
+            try:
+                hit = fresh.get(k)
+            except TypeError:
+                raise TypeError(
+                    f"ttl_cache({name}): the arguments are not hashable, so they cannot be "
+                    f"a cache key; pass key=lambda *args, **kwargs: <something hashable>"
+                ) from None
             if hit is not None and now() - hit[0] < hit[1]:
                 return hit[2]  # type: ignore[no-any-return]
             return refresh(k, args, kwargs)
