@@ -6,6 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Shared CI machines stall now and then; a slow example is not a failing one.
+settings.register_profile(
+    "lambda-perf", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("lambda-perf")
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

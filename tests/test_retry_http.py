@@ -98,7 +98,7 @@ def test_429_with_retry_after_http_date_on_a_retried_result(api: str) -> None:
 
     assert fetch().status == 200
     assert len(slept) == 2
-    assert all(27.0 <= s <= 30.0 for s in slept), slept
+    assert all(20.0 <= s <= 30.0 for s in slept), slept  # 30 s ahead, minus the test's own time
 
 
 def test_server_asking_for_more_than_the_deadline_gives_up_now(api: str) -> None:
