@@ -493,10 +493,10 @@ class _Run:
             self.reason = "max_retries"
             return None
         rng = self.rng
-        if rng is None:
+        if rng is None:  # first failure of this function: the random module's generator
             import random
 
-            rng = self.rng = random  # the module's own generator
+            rng = self.rng = r.rng = random
         delay = r.policy(self.attempt - 1, self.previous_delay, r, rng)
         source = exc if exc is not None else self.result
         server = None
