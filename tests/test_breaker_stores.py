@@ -207,3 +207,37 @@ def test_store_arguments_are_checked() -> None:
         DynamoDBStateStore("t", cache_ttl=-1)
     with pytest.raises(ValueError, match="cache_ttl"):
         InMemoryStateStore(cache_ttl=-1)
+
+
+def test_force_open_and_reset_reach_the_fleet(breaker_table: Callable[[], Any]) -> None:
+    client, table = breaker_table()
+    fake = FakeClock(start=1_700_000_000.0)
+    store = DynamoDBStateStore(table, client=client, cache_ttl=CACHE_TTL, clock=fake)
+    a, b = fleet(store, fake, size=2)
+    assert b.call(lambda: "ok") == "ok"
+    a.force_open()
+    fake.advance(CACHE_TTL)
+    with pytest.raises(CircuitOpenError):
+        b.call(lambda: None)  # b read the shared OPEN
+    a.reset()
+    assert store.read("vanta-api").state == "closed"
+    fake.advance(TIMEOUT)
+    calls: list[int] = []
+    assert b.call(calls.append, 1) is None  # b asks the store, finds it closed: no probe
+    assert b.state is CircuitState.CLOSED
+    assert calls == [1]
+
+
+def test_a_second_environment_tripping_late_does_not_reopen_the_record() -> None:
+    fake = FakeClock(start=1_700_000_000.0)
+    store = InMemoryStateStore(cache_ttl=CACHE_TTL, clock=fake)
+    a, b = fleet(store, fake, size=2)
+    a.call(lambda: None)
+    b.call(lambda: None)  # both have read version 0
+    trip(a)
+    opened = store.read("vanta-api")
+    fake.advance(1.0)
+    trip(b)  # b's write is fenced out by the version a bumped
+    again = store.read("vanta-api")
+    assert (again.version, again.open_until) == (opened.version, opened.open_until)
+    assert b.state is CircuitState.OPEN  # locally it opened all the same
