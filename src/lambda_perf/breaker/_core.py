@@ -369,17 +369,19 @@ class CircuitBreaker:
 
     def _admit(self) -> _Permit | CircuitOpenError:
         """Let a call through (returning its permit) or refuse it (returning the error)."""
-        now = self.clock()
         store = self.store
         if self._closed:
+            # Closed: the clock is read only to time slow calls.
+            started = self.clock() if self.slow_call_duration is not None else 0.0
             if store is None:
-                return _Permit(self._generation, False, now)
+                return _Permit(self._generation, False, started)
             store_now = store.clock()
             if store_now - self._synced_at < store.cache_ttl:
-                return _Permit(self._generation, False, now)
+                return _Permit(self._generation, False, started)
             self._sync(store_now)
             if self._closed:
-                return _Permit(self._generation, False, now)
+                return _Permit(self._generation, False, started)
+        now = self.clock()
         with self._lock:
             if self._state is CircuitState.CLOSED:
                 return _Permit(self._generation, False, now)
