@@ -308,12 +308,9 @@ def clear_client_cache() -> None:
 
 def _after_fork_in_child() -> None:
     # The parent's connections and locks must not be shared with a child process.
-    global _create_lock, _session, _default_config
-    _create_lock = threading.RLock()
-    _front.cache_clear()
-    _clients.clear()
-    _session = None
-    _default_config = None
+    global _create_lock
+    _create_lock = threading.RLock()  # the parent's may have been held while forking
+    clear_client_cache()
 
 
 if hasattr(os, "register_at_fork"):
