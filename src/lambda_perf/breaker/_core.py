@@ -208,8 +208,7 @@ class CircuitBreaker:
         # Failure-rate window: a ring of outcomes (1 = failure) written without a lock.
         self._windowed = failure_rate_threshold is not None
         self._window = [0] * window_size
-        self._sequence = itertools.count()
-        self._seen = 0
+        self._sequence = itertools.count()  # next() is atomic: no lock on success
         # Shared state (store): what we last read, and when (store clock).
         self._owner = f"{os.getpid()}-{id(self):x}-{os.urandom(4).hex()}"
         self._shared_version = 0
@@ -266,7 +265,6 @@ class CircuitBreaker:
             self._opened_at = self.clock()
         if new is CircuitState.CLOSED:
             self._streak = 0
-            self._seen = 0
             self._window = [0] * self.window_size
             self._sequence = itertools.count()
         return old
@@ -433,7 +431,6 @@ class CircuitBreaker:
             return
         if self._windowed:
             self._window[next(self._sequence) % self.window_size] = 0
-            self._seen += 1
         if self._streak and permit.generation == self._generation:
             self._streak = 0
 
@@ -449,9 +446,9 @@ class CircuitBreaker:
                 self._streak += 1
                 trip = self.failure_threshold is not None and self._streak >= self.failure_threshold
                 if self._windowed:
-                    self._window[next(self._sequence) % self.window_size] = 1
-                    self._seen += 1
-                    filled = min(self._seen, self.window_size)
+                    position = next(self._sequence)  # calls recorded so far, minus one
+                    self._window[position % self.window_size] = 1
+                    filled = min(position + 1, self.window_size)
                     if filled >= self.minimum_calls:
                         rate = 100.0 * sum(self._window) / filled
                         assert self.failure_rate_threshold is not None
