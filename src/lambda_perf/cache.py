@@ -32,31 +32,19 @@ BACKOFF_CAP = 60.0
 
 
 class _Entry:
-    __slots__ = (
-        "error",
-        "failures",
-        "fetched_at",
-        "has_value",
-        "lock",
-        "retry_at",
-        "ttl",
-        "value",
-        "warned",
-    )
+    """A key's refresh state; its last good value lives in ``TTLCache.fresh``."""
+
+    __slots__ = ("error", "failures", "lock", "retry_at", "warned")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.has_value = False
-        self.value: Any = None
-        self.fetched_at = float("-inf")
-        self.ttl = 0.0
         self.failures = 0
         self.retry_at = float("-inf")
         self.warned = False
         self.error: BaseException | None = None  # the last failure, while backing off
 
     def __repr__(self) -> str:  # never the value: it may be a secret
-        return f"<cache entry has_value={self.has_value} failures={self.failures}>"
+        return f"<cache entry failures={self.failures}>"
 
 
 class TTLCache:
@@ -104,9 +92,9 @@ class TTLCache:
             entry = self.entries.setdefault(key, _Entry())
         with entry.lock:
             now = self.clock()
-            age = now - entry.fetched_at
-            if not force and entry.has_value and age < entry.ttl:
-                return entry.value  # fetched by another caller while we waited
+            good = self.fresh.get(key)
+            if not force and good is not None and now - good[0] < good[1]:
+                return good[2]  # fetched by another caller while we waited
             if not force and now < entry.retry_at:
                 return self._after_failure(key, entry, now, None)  # backing off
             try:
@@ -118,11 +106,8 @@ class TTLCache:
                 entry.retry_at = now + self._backoff(entry.failures)
                 entry.error = exc
                 return self._after_failure(key, entry, now, exc)
-            entry.value = value
-            entry.has_value = True
-            entry.fetched_at = now
-            entry.ttl = float(max_age(value) if callable(max_age) else max_age)
-            self.fresh[key] = (now, entry.ttl, value)
+            ttl = float(max_age(value) if callable(max_age) else max_age)
+            self.fresh[key] = (now, ttl, value)
             entry.failures = 0
             entry.retry_at = float("-inf")
             entry.warned = False
@@ -132,7 +117,9 @@ class TTLCache:
     def _after_failure(
         self, key: Hashable, entry: _Entry, now: float, error: BaseException | None
     ) -> Any:
-        if entry.has_value and now - entry.fetched_at < entry.ttl + self.max_stale:
+        good = self.fresh.get(key)
+        if good is not None and now - good[0] < good[1] + self.max_stale:
+            fetched_at, ttl, value = good
             if not entry.warned:
                 entry.warned = True
                 import logging
@@ -141,11 +128,13 @@ class TTLCache:
                     "%s: refresh failed (%s); serving the cached value for up to %.0fs more",
                     self._describe(key),
                     "backing off" if error is None else type(error).__name__,
-                    entry.fetched_at + entry.ttl + self.max_stale - now,
+                    fetched_at + ttl + self.max_stale - now,
                 )
-            return entry.value
+            return value
         # No value to serve: the caller sees the last failure (during backoff, again).
-        raise error if error is not None else entry.error or RuntimeError("unreachable")
+        failure = error if error is not None else entry.error
+        assert failure is not None  # backing off implies a recorded failure
+        raise failure
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(failures - 1, 32))
