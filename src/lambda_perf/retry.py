@@ -413,8 +413,8 @@ class _Retrier:
         self.rng = rng
         self.no_sleep = no_sleep_env()
 
-    def deadline_at(self, now: float) -> float | None:
-        """Latest clock time by which a retried attempt must end, or None."""
+    def time_left(self) -> float | None:
+        """Seconds a retried attempt may still end within, from now; None if unbounded."""
         if self.deadline is None:
             return None
         if self.deadline == "auto":
@@ -422,8 +422,8 @@ class _Retrier:
             remaining = getattr(context, "get_remaining_time_in_millis", None)
             if remaining is None:
                 return None
-            return now + float(remaining()) / 1000.0 - self.reserve
-        return now + float(self.deadline) - self.reserve  # type: ignore[arg-type]
+            return float(remaining()) / 1000.0 - self.reserve
+        return float(self.deadline) - self.reserve  # type: ignore[arg-type]
 
 
 class _Run:
@@ -464,17 +464,12 @@ class _Run:
         self.slept = 0.0
         self.reason: GiveUpReason | None = None
         self.rng: RandomSource | None = retrier.rng
-        deadline = retrier.deadline
+        time_left = retrier.time_left()
         hooks = retrier.on_retry is not None or retrier.on_giveup is not None
-        if deadline is None or (deadline == "auto" and get_lambda_context() is None):
-            self.timed = hooks
-            self.deadline_at: float | None = None
-        else:
-            self.timed = True
+        self.timed = time_left is not None or hooks  # else the clock is never read
         now = retrier.clock() if self.timed else 0.0
         self.started = self.attempt_started = now  # the first attempt's duration counts as 0
-        if self.timed and deadline is not None:
-            self.deadline_at = retrier.deadline_at(now)
+        self.deadline_at = None if time_left is None else now + time_left
 
     def next_delay(self) -> float | None:
         """Seconds to sleep before the next attempt, or None to give up (see ``reason``)."""
