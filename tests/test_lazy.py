@@ -312,3 +312,253 @@ def test_sharing_the_dict_keeps_reference_counts_exact(module_dir: Path) -> None
     assert refs_loaded == refs_before + 1  # the placeholder's own reference
     assert refs_after == refs_before
     assert real.VALUE == 1
+
+
+# --- issue 9: modules that are not plain modules; circular imports ---------------------
+
+
+def run_fresh_status(code: str, *, path: Path) -> subprocess.CompletedProcess[str]:
+    """Like run_fresh, but a crash (SIGSEGV) comes back as a failed process."""
+    prelude = f"import sys, json\nsys.path.insert(0, {str(path)!r})\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+NOT_PLAIN_MODULES = {
+    "replaced_by_class": """
+        import sys
+        class Replacement:
+            VALUE = 1
+            @staticmethod
+            def double(x):
+                return 2 * x
+        sys.modules[__name__] = Replacement
+        """,
+    "replaced_by_instance": """
+        import sys, types
+        class _Namespace:
+            VALUE = 1
+            @property
+            def computed(self):
+                return "property"
+            def double(self, x):
+                return 2 * x
+        sys.modules[__name__] = _Namespace()
+        """,
+    "class_swapped": """
+        import sys, types
+        VALUE = 1
+        def double(x):
+            return 2 * x
+        class _Module(types.ModuleType):
+            @property
+            def computed(self):
+                return "property"
+        sys.modules[__name__].__class__ = _Module
+        """,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(NOT_PLAIN_MODULES))
+def test_a_module_that_is_not_a_plain_module_is_forwarded_not_shared(
+    tmp_path: Path, shape: str
+) -> None:
+    name = f"_lp_shape_{shape}"
+    write_module(tmp_path, name, NOT_PLAIN_MODULES[shape])
+    proc = run_fresh_status(
+        f"""
+        from lambda_perf import LazyImport
+        lazy = LazyImport({name!r})
+        first = lazy.VALUE
+        warm = [lazy.VALUE for _ in range(10000)]
+        real = sys.modules[{name!r}]
+        out = {{
+            "first": first, "warm": sum(warm), "double": lazy.double(21),
+            "computed": getattr(lazy, "computed", None),
+            "same_doc": lazy.__doc__ == real.__doc__,
+            "repr": repr(lazy) == repr(real),
+        }}
+        print(json.dumps(out))
+        """,
+        path=tmp_path,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["first"] == 1
+    assert out["warm"] == 10000
+    assert out["double"] == 42
+    assert out["same_doc"] is True
+    assert out["repr"] is True
+    if shape != "replaced_by_class":
+        assert out["computed"] == "property"
+
+
+def test_six_moves_keeps_every_lazy_attribute() -> None:
+    pytest.importorskip("six")
+    out = run_fresh(
+        """
+        from lambda_perf import LazyImport
+        moves = LazyImport("six.moves")
+        names = {}
+        for attr in ("range", "queue", "urllib", "configparser"):
+            try:
+                names[attr] = getattr(moves, attr) is not None
+            except AttributeError as exc:
+                names[attr] = repr(exc)
+        print(json.dumps(names))
+        """
+    )
+    assert out == {"range": True, "queue": True, "urllib": True, "configparser": True}
+
+
+def test_a_circular_import_through_a_placeholder_fails_like_a_plain_import(
+    tmp_path: Path,
+) -> None:
+    write_module(
+        tmp_path,
+        "_lp_cycle_a",
+        """
+        from lambda_perf import LazyImport
+        b = LazyImport("_lp_cycle_b")
+        """,
+    )
+    write_module(
+        tmp_path,
+        "_lp_cycle_b",
+        """
+        EARLY = "defined before the cycle"
+        import _lp_cycle_a
+        SEEN_EARLY = _lp_cycle_a.b.EARLY  # works, as with a plain import
+        _lp_cycle_a.b.LATE  # not defined yet: AttributeError about a partial module
+        LATE = 1
+        """,
+    )
+    proc = run_fresh_status(
+        """
+        import threading
+        import _lp_cycle_a
+        outcome = {}
+        def touch():
+            try:
+                _lp_cycle_a.b.LATE
+            except (AttributeError, ImportError) as exc:
+                outcome["error"] = type(exc).__name__
+                outcome["message"] = str(exc)
+        t = threading.Thread(target=touch, daemon=True)
+        t.start()
+        t.join(20)
+        outcome["hung"] = t.is_alive()
+        print(json.dumps(outcome))
+        """,
+        path=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["hung"] is False
+    # The module's own AttributeError, wrapped in ImportError so hasattr() cannot hide it.
+    assert out["error"] in ("AttributeError", "ImportError")
+    assert "partially initialized" in out["message"]
+
+
+def test_a_circular_attribute_form_does_not_hang(module_dir: Path) -> None:
+    a, b = unique("cyc_attr_a"), unique("cyc_attr_b")
+    write_module(module_dir, a, f"from lambda_perf import LazyImport\nthing = LazyImport({b!r}, 'THING')\n")
+    write_module(module_dir, b, f"import {a}\nUSED = {a}.thing.real\nTHING = 1\n")
+    module_a = __import__(a)
+    done: list[BaseException] = []
+
+    def touch() -> None:
+        try:
+            module_a.thing.real  # noqa: B018
+        except (AttributeError, ImportError) as exc:
+            done.append(exc)
+
+    import threading
+
+    thread = threading.Thread(target=touch, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "the circular import hung"
+    assert len(done) == 1
+    assert "THING" in str(done[0])
+
+
+def test_other_threads_wait_for_the_import_to_finish(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "_lp_slow_cycle",
+        """
+        import time
+        time.sleep(0.3)
+        READY = True
+        """,
+    )
+    out = run_fresh(
+        """
+        import threading
+        from lambda_perf import LazyImport
+        slow = LazyImport("_lp_slow_cycle")
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(slow.READY)) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(json.dumps({"results": results}))
+        """,
+        path=tmp_path,
+    )
+    assert out == {"results": [True] * 4}
+
+
+def test_hasattr_does_not_hide_an_attribute_error_raised_by_the_import(module_dir: Path) -> None:
+    name = unique("attr_error")
+    write_module(module_dir, name, "import os\nos.no_such_function()\n")
+    placeholder = LazyImport(name)
+    with pytest.raises(ImportError, match="AttributeError") as info:
+        hasattr(placeholder, "anything")
+    assert name in str(info.value)
+    assert isinstance(info.value.__cause__, AttributeError)
+
+
+def test_reload_the_real_module_and_the_placeholder_sees_it(module_dir: Path) -> None:
+    import importlib
+
+    name = unique("reload")
+    write_module(module_dir, name, "VALUE = 1\n")
+    placeholder = LazyImport(name)
+    assert placeholder.VALUE == 1
+    write_module(module_dir, name, "VALUE = 2\n")
+    importlib.invalidate_caches()
+    (module_dir / "__pycache__").exists() and [
+        p.unlink() for p in (module_dir / "__pycache__").glob(f"{name}*")
+    ]
+    importlib.reload(sys.modules[name])  # the documented way: reload what sys.modules holds
+    assert placeholder.VALUE == 2
+
+
+def test_the_module_form_works_in_an_except_clause() -> None:
+    pytest.importorskip("botocore")
+    out = run_fresh(
+        """
+        from lambda_perf import LazyImport
+        exceptions = LazyImport("botocore.exceptions")
+        attribute_form = LazyImport("botocore.exceptions", "ClientError")
+        try:
+            raise exceptions.ClientError({"Error": {"Code": "X"}}, "Op")
+        except exceptions.ClientError as exc:
+            caught = type(exc).__name__
+        try:
+            try:
+                raise ValueError("inner")
+            except attribute_form:
+                pass
+        except TypeError as exc:
+            refused = "BaseException" in str(exc)
+        print(json.dumps({"caught": caught, "attribute_form_refused": refused}))
+        """
+    )
+    assert out == {"caught": "ClientError", "attribute_form_refused": True}

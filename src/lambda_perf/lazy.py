@@ -27,12 +27,13 @@ _pending: dict[int, LazyImport | _LazyAttribute] = {}
 
 
 class _LoadState:
-    __slots__ = ("lock", "module", "name", "placeholder_dict")
+    __slots__ = ("importer", "lock", "module", "name", "placeholder_dict")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.lock = threading.Lock()
-        self.module: ModuleType | None = None
+        self.module: Any = None  # what sys.modules held after the import: any object
+        self.importer: int | None = None  # the thread running the import, while it runs
         # The placeholder's original dict, kept alive once the module's dict replaces it.
         self.placeholder_dict: dict[str, Any] | None = None
 
@@ -67,13 +68,42 @@ def _loaded(module_name: str) -> ModuleType | None:
     return module
 
 
-def _adopt_dict(placeholder: ModuleType, module: ModuleType) -> dict[str, Any] | None:
+def _import(name: str, owner: str) -> Any:
+    """``import_module(name)``, with an AttributeError raised by the module's own code
+    turned into ImportError: ``hasattr(placeholder, x)`` must not hide a broken import."""
+    try:
+        return import_module(name)
+    except AttributeError as exc:
+        raise ImportError(
+            f"importing {name!r} for {owner} raised AttributeError: {exc}", name=name
+        ) from exc
+
+
+def _while_importing(name: str, owner: str) -> Any:
+    """What the importing thread sees when it re-enters the placeholder (a circular
+    import): the partially initialised module, as a plain ``import`` would give it."""
+    partial = sys.modules.get(name)
+    if partial is None:
+        raise ImportError(
+            f"cannot use {owner} while {name!r} is being imported by this thread "
+            f"(most likely due to a circular import)",
+            name=name,
+        )
+    return partial
+
+
+def _adopt_dict(placeholder: ModuleType, module: object) -> dict[str, Any] | None:
     """Make ``placeholder`` share ``module.__dict__`` and be a plain module.
 
-    Returns the placeholder's previous dict, or None where this CPython trick is
-    unavailable, in which case the placeholder keeps forwarding lookups (slower, correct).
+    Only a plain ``types.ModuleType`` whose namespace is a plain ``dict`` qualifies: a
+    class, an instance or a module subclass put in ``sys.modules`` has names the dict
+    does not hold. Returns the placeholder's previous dict, or None when the module does
+    not qualify or the CPython trick is unavailable; the placeholder then keeps
+    forwarding lookups (slower, correct).
     """
-    if sys.implementation.name != "cpython":
+    if sys.implementation.name != "cpython" or type(module) is not ModuleType:
+        return None
+    if type(module.__dict__) is not dict:
         return None
     import ctypes
 
@@ -142,15 +172,26 @@ class LazyImport(ModuleType):
     def __init__(self, module_name: str, attribute: str | None = None, *, check: bool = True):
         pass  # everything happens in __new__
 
-    def _lazy_load(self) -> ModuleType:
-        state: _LoadState | None = self.__dict__.get(_STATE_KEY)
+    def _lazy_load(self) -> Any:
+        state: _LoadState | None = _own_dict(self).get(_STATE_KEY)
         if state is None:  # another thread finished loading while we got here
             return self
-        with state.lock:
+        module = state.module
+        if module is not None:  # forwarding: not a plain module, or not CPython
+            return module
+        if state.importer == threading.get_ident():
+            return _while_importing(state.name, f"LazyImport({state.name!r})")
+        with state.lock:  # other threads wait here for the import to finish
             if state.module is None:
-                module = import_module(state.name)  # a failure propagates; nothing is cached
+                state.importer = threading.get_ident()
+                try:  # a failure propagates; nothing is cached
+                    module = _import(state.name, f"LazyImport({state.name!r})")
+                finally:
+                    state.importer = None
                 state.placeholder_dict = _adopt_dict(self, module)
                 state.module = module
+                if state.placeholder_dict is None:
+                    object.__setattr__(self, "__class__", _ForwardingModule)
                 _pending.pop(id(self), None)
         return state.module
 
@@ -170,22 +211,54 @@ class LazyImport(ModuleType):
         return dir(LazyImport._lazy_load(self))
 
     def __repr__(self) -> str:
-        state: _LoadState | None = self.__dict__.get(_STATE_KEY)
-        if state is not None and state.module is not None:  # forwarding fallback
+        state: _LoadState | None = _own_dict(self).get(_STATE_KEY)
+        if state is None:
+            return ModuleType.__repr__(self)
+        if state.module is not None:
             return repr(state.module)
-        return f"<LazyImport {self.__name__!r} (not yet imported)>"
+        return f"<LazyImport {state.name!r} (not yet imported)>"
+
+
+def _own_dict(placeholder: ModuleType) -> dict[str, Any]:
+    namespace: dict[str, Any] = ModuleType.__getattribute__(placeholder, "__dict__")
+    return namespace
+
+
+def _target(placeholder: ModuleType) -> Any:
+    return _own_dict(placeholder)[_STATE_KEY].module
+
+
+class _ForwardingModule(ModuleType):
+    """A loaded placeholder whose module is not a plain one (a class, an instance, a
+    module subclass, or any module off CPython): every lookup goes to that object."""
+
+    def __getattribute__(self, name: str) -> Any:
+        return getattr(_target(self), name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(_target(self), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(_target(self), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(_target(self))
+
+    def __repr__(self) -> str:
+        return repr(_target(self))
 
 
 class _LazyAttribute:
     """``from module import attribute``, resolved on first use or call."""
 
-    __slots__ = ("__weakref__", "_attribute", "_lock", "_module_name", "_target")
+    __slots__ = ("__weakref__", "_attribute", "_importer", "_lock", "_module_name", "_target")
 
     def __init__(self, module_name: str, attribute: str) -> None:
         self._module_name = module_name
         self._attribute = attribute
         self._lock = threading.Lock()
         self._target: Any = _NOT_LOADED
+        self._importer: int | None = None
 
     @property
     def _name(self) -> str:
@@ -195,13 +268,20 @@ class _LazyAttribute:
         target = self._target
         if target is not _NOT_LOADED:
             return target
+        owner = f"LazyImport({self._module_name!r}, {self._attribute!r})"
+        if self._importer == threading.get_ident():  # a circular import
+            return getattr(_while_importing(self._module_name, owner), self._attribute)
         with self._lock:
             if self._target is _NOT_LOADED:
-                module = import_module(self._module_name)
+                self._importer = threading.get_ident()
                 try:
-                    value = getattr(module, self._attribute)
-                except AttributeError:
-                    value = self._import_submodule()
+                    module = _import(self._module_name, owner)
+                    try:
+                        value = getattr(module, self._attribute)
+                    except AttributeError:
+                        value = self._import_submodule()
+                finally:
+                    self._importer = None
                 self._target = value
                 _pending.pop(id(self), None)
         return self._target
