@@ -54,8 +54,9 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def count_calls(service: str, operation: str) -> list[int]:
+    """Counts the API calls of the client get_secret/get_parameter fetch with."""
     calls: list[int] = []
-    client = get_aws_client(service)
+    client = secrets_module._client(service, secrets_module._fetch_limits())
     event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
     client.meta.events.register(event, lambda **kwargs: calls.append(1))
     return calls
@@ -160,7 +161,7 @@ def test_eight_threads_on_a_cold_secret_make_one_call(aws: str) -> None:
     name = unique("shared")
     get_aws_client("secretsmanager").create_secret(Name=name, SecretString="value")
     calls: list[int] = []
-    client = get_aws_client("secretsmanager")
+    client = secrets_module._client("secretsmanager", secrets_module._fetch_limits())
 
     def slow_count(**kwargs: Any) -> None:
         calls.append(1)
@@ -314,3 +315,329 @@ def test_unreachable_extension_says_what_to_check(
     monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(port))
     with pytest.raises(SecretFetchError, match="extension layer attached"):
         get_parameter("/any")
+
+
+# --- issue 9: timeouts, closed connections, fresh errors, per-call max_age, leaks -------
+
+
+@pytest.fixture(autouse=True)
+def default_fetch_limits() -> Iterator[None]:
+    """Fetch limits are read from the environment on first use: start each test afresh."""
+    secrets_module._limits = None
+    yield
+    secrets_module._limits = None
+
+
+class BrokenEndpoint:
+    """A TCP endpoint on 127.0.0.1 that reads a request and then either never answers
+    ("hang") or closes the connection without a response ("close")."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+
+        self.mode = mode
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._held: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.settimeout(2.0)
+            try:
+                conn.recv(65536)
+            except OSError:
+                pass
+            if self.mode == "close":
+                conn.close()
+            else:
+                self._held.append(conn)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def broken_endpoint(request: pytest.FixtureRequest) -> Iterator[Any]:
+    made: list[BrokenEndpoint] = []
+
+    def make(mode: str) -> BrokenEndpoint:
+        made.append(BrokenEndpoint(mode))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for endpoint in made:
+            endpoint.stop()
+
+
+class FakeContext:
+    def __init__(self, remaining_ms: float) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_ms)
+
+
+def break_endpoint(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """From now on, clients reach ``url`` instead of the moto server."""
+    from lambda_perf import clear_client_cache
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    clear_client_cache()
+
+
+@pytest.mark.parametrize("mode", ["hang", "close"])
+@pytest.mark.parametrize("kind", ["secret", "parameter"])
+def test_read_timeouts_and_closed_connections_serve_the_stale_value(
+    aws: str,
+    fake: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    broken_endpoint: Any,
+    mode: str,
+    kind: str,
+) -> None:
+    configure = secrets_module.configure_secrets
+    configure(connect_timeout=0.5, read_timeout=0.2, max_attempts=1)
+    name = unique(f"stale-{mode}")
+    if kind == "secret":
+        get_aws_client("secretsmanager").create_secret(Name=name, SecretString=SECRET_VALUE)
+        read = lambda: get_secret(name, max_age=10)  # noqa: E731
+    else:
+        name = f"/{name}"
+        get_aws_client("ssm").put_parameter(Name=name, Value=SECRET_VALUE, Type="SecureString")
+        read = lambda: get_parameter(name, max_age=10)  # noqa: E731
+    assert read() == SECRET_VALUE
+    endpoint = broken_endpoint(mode)
+    break_endpoint(monkeypatch, endpoint.url)
+    fake.advance(11.0)
+    assert read() == SECRET_VALUE  # stale, served through the failure
+    assert endpoint.connections == 1
+    invalidate()
+    with pytest.raises(SecretFetchError) as info:
+        read()
+    assert info.value.transient is True
+    expected = "ReadTimeoutError" if mode == "hang" else "ConnectionClosedError"
+    assert expected in str(info.value)
+
+
+def test_a_hung_endpoint_costs_the_configured_attempts_not_three_minutes(
+    fake: FakeClock, monkeypatch: pytest.MonkeyPatch, broken_endpoint: Any
+) -> None:
+    endpoint = broken_endpoint("hang")
+    break_endpoint(monkeypatch, endpoint.url)
+    monkeypatch.setenv(secrets_module.READ_TIMEOUT_ENV, "0.3")
+    started = time.monotonic()
+    with pytest.raises(SecretFetchError, match="ReadTimeoutError"):
+        get_secret(unique("hung"))
+    elapsed = time.monotonic() - started
+    assert endpoint.connections == secrets_module.DEFAULT_MAX_ATTEMPTS
+    assert elapsed < 30.0  # botocore's defaults: 3 attempts x 60 s
+
+
+def test_a_fetch_is_cut_to_the_invocations_remaining_time(
+    fake: FakeClock, monkeypatch: pytest.MonkeyPatch, broken_endpoint: Any
+) -> None:
+    from lambda_perf import set_lambda_context
+
+    endpoint = broken_endpoint("hang")
+    break_endpoint(monkeypatch, endpoint.url)
+    try:
+        set_lambda_context(FakeContext(remaining_ms=700))  # defaults: 2 x (1 s + 2 s)
+        started = time.monotonic()
+        with pytest.raises(SecretFetchError, match="ReadTimeoutError"):
+            get_secret(unique("deadline"))
+        assert time.monotonic() - started < 5.0
+        assert endpoint.connections == 1  # one attempt, within the 0.6 s left
+        limits = secrets_module._limits_now("x")
+        assert limits.max_attempts == 1
+        assert limits.connect_timeout + limits.read_timeout <= 0.6
+
+        set_lambda_context(FakeContext(remaining_ms=200))  # too little to start a fetch
+        with pytest.raises(SecretFetchError, match="left in the invocation") as info:
+            get_secret(unique("too-late"))
+        assert info.value.transient is True
+        assert endpoint.connections == 1
+    finally:
+        set_lambda_context(None)
+
+
+def test_fetch_limits_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambda_perf import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="read_timeout"):
+        secrets_module.configure_secrets(read_timeout=0)
+    with pytest.raises(ConfigurationError, match="max_attempts"):
+        secrets_module.configure_secrets(max_attempts=0)
+    secrets_module._limits = None
+    monkeypatch.setenv(secrets_module.CONNECT_TIMEOUT_ENV, "soon")
+    with pytest.raises(ConfigurationError, match="LAMBDA_PERF_SECRETS_CONNECT_TIMEOUT='soon'"):
+        get_secret("anything")
+
+
+def test_each_call_during_backoff_raises_a_fresh_error_that_does_not_grow(
+    fake: FakeClock, monkeypatch: pytest.MonkeyPatch, broken_endpoint: Any
+) -> None:
+    import gc
+    import traceback
+    import weakref
+
+    endpoint = broken_endpoint("close")
+    break_endpoint(monkeypatch, endpoint.url)
+    secrets_module.configure_secrets(max_attempts=1)
+    name = unique("backoff")
+
+    class Marker:
+        pass
+
+    markers: list[weakref.ref[Marker]] = []
+    errors: list[SecretFetchError] = []
+
+    def caller() -> None:
+        local = Marker()  # lives in this frame only
+        markers.append(weakref.ref(local))
+        try:
+            get_secret(name)
+        except SecretFetchError as exc:
+            errors.append(exc)
+
+    for _ in range(50):
+        caller()
+    assert endpoint.connections == 1  # the rest were answered from the backoff
+    assert len({id(e) for e in errors}) == 50
+    sizes = {len(traceback.format_exception(e)) for e in errors[1:]}
+    assert len(sizes) == 1
+    assert {len(getattr(e, "__notes__", [])) for e in errors[1:]} == {1}
+    assert "backing off" in errors[-1].__notes__[0]
+    errors.clear()
+    gc.collect()
+    assert all(ref() is None for ref in markers), "a caller's frame is kept alive"
+
+
+def test_max_age_is_honoured_per_call(aws: str, fake: FakeClock) -> None:
+    name = unique("per-call")
+    get_aws_client("secretsmanager").create_secret(Name=name, SecretString="v1")
+    calls = count_calls("secretsmanager", "GetSecretValue")
+    assert get_secret(name) == "v1"  # max_age 300
+    fake.advance(100.0)
+    assert get_secret(name) == "v1"
+    assert calls == [1]
+    assert get_secret(name, max_age=10) == "v1"
+    assert calls == [1, 1]  # 100 s old is not fresh for max_age=10
+    assert get_secret(name, max_age=0) == "v1"
+    assert get_secret(name, max_age=0) == "v1"
+    assert calls == [1, 1, 1, 1]  # max_age=0 is never fresh
+    parameter = f"/{unique('per-call')}"
+    get_aws_client("ssm").put_parameter(Name=parameter, Value="p", Type="String")
+    parameter_calls = count_calls("ssm", "GetParameter")
+    assert get_parameter(parameter) == "p"
+    fake.advance(50.0)
+    assert get_parameter(parameter, max_age=20) == "p"
+    assert parameter_calls == [1, 1]
+
+
+@pytest.mark.parametrize("bad", ["300", float("nan"), -1, None])
+def test_a_bad_max_age_gets_the_same_error_on_every_path(
+    aws: str, fake: FakeClock, bad: object
+) -> None:
+    name = unique("bad-age")
+    get_aws_client("secretsmanager").create_secret(Name=name, SecretString="v")
+    expected = ValueError if isinstance(bad, (int, float)) else TypeError
+    with pytest.raises(expected, match="max_age"):
+        get_secret(name, max_age=bad)  # type: ignore[arg-type]
+    assert get_secret(name) == "v"  # now cached: the hit path
+    with pytest.raises(expected, match="max_age"):
+        get_secret(name, max_age=bad)  # type: ignore[arg-type]
+    with pytest.raises(expected, match="max_age"):
+        get_parameter("/p", max_age=bad)  # type: ignore[arg-type]
+
+
+def reachable_texts(error: BaseException) -> list[str]:
+    """Every text reachable from an exception: messages, attributes, notes, chained
+    exceptions, and the locals of every traceback frame (but the test's own)."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    stack: list[BaseException] = [error]
+    while stack:
+        exc = stack.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        texts += [str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "__dict__", {}))]
+        texts += [str(note) for note in getattr(exc, "__notes__", [])]
+        for chained in (exc.__cause__, exc.__context__):
+            if chained is not None:
+                stack.append(chained)
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_globals.get("__name__") == __name__:  # this test's own frame
+                tb = tb.tb_next
+                continue
+            for value in tb.tb_frame.f_locals.values():
+                texts.append(repr(value))
+                if isinstance(value, BaseException):
+                    stack.append(value)
+            tb = tb.tb_next
+    return texts
+
+
+def test_a_failed_json_transform_leaves_the_value_reachable_from_nothing(
+    aws: str, fake: FakeClock
+) -> None:
+    import traceback
+
+    name = unique("not-json")
+    document = f"{{'password': '{SECRET_VALUE}'"  # not JSON
+    get_aws_client("secretsmanager").create_secret(Name=name, SecretString=document)
+    with pytest.raises(SecretFetchError, match="not valid JSON") as info:
+        get_secret(name, transform="json")
+    assert info.value.__context__ is None
+    assert not [t for t in reachable_texts(info.value) if SECRET_VALUE in t]
+    error = info.value
+    assert error.__traceback__ is not None
+    library_frames = error.__traceback__.tb_next  # without this test's own frame
+    report = "".join(
+        traceback.TracebackException(
+            type(error), error, library_frames, capture_locals=True
+        ).format()
+    )
+    assert SECRET_VALUE not in report
+    parameter = f"/{unique('not-json')}"
+    get_aws_client("ssm").put_parameter(Name=parameter, Value=document, Type="SecureString")
+    with pytest.raises(SecretFetchError, match="not valid JSON") as info:
+        get_parameter(parameter, transform="json")
+    assert not [t for t in reachable_texts(info.value) if SECRET_VALUE in t]
+
+
+def test_an_error_past_max_stale_does_not_reach_the_expired_value(
+    aws: str, fake: FakeClock, monkeypatch: pytest.MonkeyPatch, broken_endpoint: Any
+) -> None:
+    name = unique("expired")
+    get_aws_client("secretsmanager").create_secret(Name=name, SecretString=SECRET_VALUE)
+    assert get_secret(name, max_age=10) == SECRET_VALUE
+    break_endpoint(monkeypatch, broken_endpoint("close").url)
+    secrets_module.configure_secrets(max_attempts=1)
+    fake.advance(10.0 + 900.0 + 1.0)  # past max_age and max_stale
+    with pytest.raises(SecretFetchError) as info:
+        get_secret(name, max_age=10)
+    assert not [t for t in reachable_texts(info.value) if SECRET_VALUE in t]
+    with pytest.raises(SecretFetchError) as info:  # again, while backing off
+        get_secret(name, max_age=10)
+    assert not [t for t in reachable_texts(info.value) if SECRET_VALUE in t]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .logging import get_logger
     from .metrics import Metrics
     from .retry import RetryBudget, retry_with_backoff
-    from .secrets import get_parameter, get_secret, invalidate
+    from .secrets import configure_secrets, get_parameter, get_secret, invalidate
 
     __version__: str
 
@@ -45,6 +45,7 @@ _EXPORTS = {
     "get_secret": "secrets",
     "get_parameter": "secrets",
     "invalidate": "secrets",
+    "configure_secrets": "secrets",
     "retry_with_backoff": "retry",
     "RetryBudget": "retry",
     "RetryState": "_retry_state",
@@ -75,6 +76,7 @@ __all__ = [
     "RetryState",
     "SecretFetchError",
     "clear_client_cache",
+    "configure_secrets",
     "get_aws_client",
     "get_lambda_context",
     "get_logger",

@@ -41,5 +41,6 @@ class SecretFetchError(LambdaPerfError):
 
     def __init__(self, what: str, reason: str, *, transient: bool = False) -> None:
         self.what = what
+        self.reason = reason
         self.transient = transient
         super().__init__(f"could not get {what}: {reason}")

@@ -66,9 +66,8 @@ def _is_botocore_transport_error(exc: BaseException) -> bool:
     if exceptions is None:
         return False
     transport = (
-        exceptions.ConnectionError,  # endpoint unreachable, connect timeout, closed connection
-        exceptions.ReadTimeoutError,
-        exceptions.ResponseStreamingError,
+        exceptions.ConnectionError,  # endpoint unreachable, connect timeout, proxy, TLS
+        exceptions.HTTPClientError,  # read timeout, closed connection, broken stream
     )
     return isinstance(exc, transport)
 

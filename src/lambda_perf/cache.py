@@ -5,7 +5,10 @@
   for one fetch instead of each making their own.
 * A failed refresh serves the last good value for up to ``max_stale`` seconds past its
   expiry (warning once per key), and backs off with exponential delay and equal jitter
-  before calling the source again.
+  before calling the source again. A call that finds no value to serve while backing off
+  gets a fresh copy of the last error (no traceback carried over from earlier calls).
+* Freshness has one rule, :func:`is_fresh`: a value is fresh for a call while it is
+  younger than *that call's* ``max_age``. The hit paths inline the same comparison.
 
 ``ttl_cache`` is the decorator for any expensive call; ``lambda_perf.secrets`` builds
 ``get_secret`` and ``get_parameter`` on the same :class:`TTLCache`.
@@ -25,10 +28,34 @@ if TYPE_CHECKING:
     P = ParamSpec("P")
     R = TypeVar("R")
 
-__all__ = ["TTLCache", "ttl_cache"]
+__all__ = ["TTLCache", "is_fresh", "ttl_cache"]
 
 BACKOFF_BASE = 1.0  # seconds before the first retry of a failed refresh (before jitter)
 BACKOFF_CAP = 60.0
+
+
+def is_fresh(fetched_at: float, now: float, max_age: float) -> bool:
+    """The freshness rule: a value fetched at ``fetched_at`` is fresh for a call with
+    ``max_age`` while it is younger than ``max_age`` (``max_age=0`` is never fresh)."""
+    return now - fetched_at < max_age
+
+
+def _fresh_copy(error: BaseException) -> BaseException:
+    """A new exception of the same type, arguments and attributes, with no traceback,
+    cause or context: raising it again and again grows nothing and keeps no frames."""
+    cls = type(error)
+    try:
+        fresh = cls.__new__(cls, *error.args)
+        fresh.args = error.args
+        state = getattr(error, "__dict__", None)
+        if state:
+            fresh.__dict__.update(state)
+            notes = state.get("__notes__")
+            if isinstance(notes, list):
+                fresh.__dict__["__notes__"] = list(notes)
+    except Exception:  # an exception type that cannot be copied: a plain summary instead
+        return RuntimeError(f"{cls.__name__}: {error}")
+    return fresh
 
 
 class _Entry:
@@ -41,7 +68,8 @@ class _Entry:
         self.failures = 0
         self.retry_at = float("-inf")
         self.warned = False
-        self.error: BaseException | None = None  # the last failure, while backing off
+        # The last failure while backing off, detached from the call that raised it.
+        self.error: BaseException | None = None
 
     def __repr__(self) -> str:  # never the value: it may be a secret
         return f"<cache entry failures={self.failures}>"
@@ -93,10 +121,13 @@ class TTLCache:
         with entry.lock:
             now = self.clock()
             good = self.fresh.get(key)
-            if not force and good is not None and now - good[0] < good[1]:
+            # A callable max_age was applied to the value when it was fetched (good[1]).
+            limit = good[1] if good is not None and callable(max_age) else max_age
+            if not force and good is not None and is_fresh(good[0], now, limit):  # type: ignore[arg-type]
                 return good[2]  # fetched by another caller while we waited
+            good = None  # no value of ours in this frame's locals if we raise
             if not force and now < entry.retry_at:
-                return self._after_failure(key, entry, now, None)  # backing off
+                return self._after_failure(key, entry, now, limit, None)  # backing off
             try:
                 value = fetch()
             except Exception as exc:
@@ -104,8 +135,8 @@ class TTLCache:
                     raise  # not a transient failure: no stale value, no backoff
                 entry.failures += 1
                 entry.retry_at = now + self._backoff(entry.failures)
-                entry.error = exc
-                return self._after_failure(key, entry, now, exc)
+                entry.error = _fresh_copy(exc)
+                return self._after_failure(key, entry, now, limit, exc)
             ttl = float(max_age(value) if callable(max_age) else max_age)
             self.fresh[key] = (now, ttl, value)
             entry.failures = 0
@@ -115,25 +146,40 @@ class TTLCache:
             return value
 
     def _after_failure(
-        self, key: Hashable, entry: _Entry, now: float, error: BaseException | None
+        self,
+        key: Hashable,
+        entry: _Entry,
+        now: float,
+        limit: Any,
+        error: BaseException | None,
     ) -> Any:
         good = self.fresh.get(key)
-        if good is not None and now - good[0] < good[1] + self.max_stale:
-            fetched_at, ttl, value = good
-            if not entry.warned:
-                entry.warned = True
-                import logging
+        if good is not None:
+            ttl = good[1] if callable(limit) else float(limit)
+            if now - good[0] < ttl + self.max_stale:
+                if not entry.warned:
+                    entry.warned = True
+                    import logging
 
-                logging.getLogger(self._logger_name).warning(
-                    "%s: refresh failed (%s); serving the cached value for up to %.0fs more",
-                    self._describe(key),
-                    "backing off" if error is None else type(error).__name__,
-                    fetched_at + ttl + self.max_stale - now,
-                )
-            return value
-        # No value to serve: the caller sees the last failure (during backoff, again).
-        failure = error if error is not None else entry.error
-        assert failure is not None  # backing off implies a recorded failure
+                    logging.getLogger(self._logger_name).warning(
+                        "%s: refresh failed (%s); serving the cached value for up to %.0fs more",
+                        self._describe(key),
+                        "backing off" if error is None else type(error).__name__,
+                        good[0] + ttl + self.max_stale - now,
+                    )
+                return good[2]
+            good = None  # the expired value must not sit in this frame if we raise
+        if error is not None:
+            raise error  # this call's own failure, with its own traceback
+        # Backing off with nothing to serve: a fresh copy of the last failure.
+        assert entry.error is not None  # backing off implies a recorded failure
+        failure = _fresh_copy(entry.error)
+        if hasattr(failure, "add_note"):
+            failure.add_note(
+                f"{self._describe(key)}: not fetched again for another "
+                f"{max(0.0, entry.retry_at - now):.1f}s (backing off after "
+                f"{entry.failures} failure(s))"
+            )
         raise failure
 
     def _backoff(self, failures: int) -> float:
@@ -183,7 +229,9 @@ def ttl_cache(
     The decorated function gains ``invalidate(*args, **kwargs)`` and ``cache_clear()``.
     """
     if not callable(max_age) and (
-        isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age < 0
+        isinstance(max_age, bool)
+        or not isinstance(max_age, (int, float))
+        or not max_age >= 0  # also refuses NaN
     ):
         raise ValueError(
             f"ttl_cache: max_age must be seconds >= 0 or a callable on the result, got {max_age!r}"
@@ -213,8 +261,9 @@ def ttl_cache(
                     f"ttl_cache({name}): the arguments are not hashable, so they cannot be "
                     f"a cache key; pass key=lambda *args, **kwargs: <something hashable>"
                 ) from None
-            if hit is not None and now() - hit[0] < hit[1]:
+            if hit is not None and now() - hit[0] < hit[1]:  # is_fresh, inlined
                 return hit[2]  # type: ignore[no-any-return]
+            hit = None  # an expired value must not sit in this frame if the refresh raises
             return refresh(k, args, kwargs)
 
         def refresh(k: Hashable, args: Any, kwargs: Any) -> R:
