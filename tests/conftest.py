@@ -3,10 +3,12 @@ nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from broken_endpoint import BrokenEndpoint
 
 # Shared CI machines stall now and then; a slow example is not a failing one.
 settings.register_profile(
@@ -65,3 +67,18 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def broken_endpoint() -> Iterator[Callable[[str], BrokenEndpoint]]:
+    made: list[BrokenEndpoint] = []
+
+    def make(mode: str) -> BrokenEndpoint:
+        made.append(BrokenEndpoint(mode))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for endpoint in made:
+            endpoint.stop()

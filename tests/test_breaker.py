@@ -437,3 +437,112 @@ def test_probe_allowed_exactly_when_state_says_half_open() -> None:
     fake.advance(1e-9)
     assert breaker.state is CircuitState.HALF_OPEN
     assert breaker.call(lambda: "probe") == "probe"
+
+
+# --- issue 9: classifiers that raise, vanished probes, every async shape ---------------
+
+
+def open_then_wait(breaker: CircuitBreaker, fake: FakeClock) -> None:
+    fail(breaker, 3)
+    assert breaker.state is CircuitState.OPEN
+    fake.advance(10.0)
+
+
+def test_a_failure_if_that_raises_counts_as_a_failure_and_frees_the_probe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeClock()
+    breaker = make(fake, failure_if=lambda r: r["status"] >= 500)
+    open_then_wait(breaker, fake)
+    with caplog.at_level(logging.ERROR, logger="lambda_perf.breaker"):
+        assert breaker.call(lambda: None) is None  # the probe: failure_if(None) raises
+    assert breaker.state is CircuitState.OPEN  # a failed probe opens it again
+    assert any("failure_if raised" in r.getMessage() for r in caplog.records)
+    fake.advance(10.0)
+    assert breaker.call(lambda: {"status": 200}) == {"status": 200}
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_probe_ended_by_a_base_exception_frees_its_slot() -> None:
+    fake = FakeClock()
+    breaker = make(fake)
+    open_then_wait(breaker, fake)
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call(_raise, KeyboardInterrupt())
+    assert breaker.call(lambda: "next probe") == "next probe"
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_probe_that_never_reports_back_loses_its_slot_after_probe_timeout() -> None:
+    fake = FakeClock()
+    breaker = make(fake, probe_timeout=5.0)
+    open_then_wait(breaker, fake)
+    breaker.__enter__()  # a probe whose caller vanishes: __exit__ never runs
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: None)
+    fake.advance(4.9)
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: None)
+    fake.advance(0.2)
+    assert breaker.call(lambda: "new probe") == "new probe"
+    assert breaker.state is CircuitState.CLOSED
+
+
+class AsyncCallable:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+        raise Down()
+
+
+async def _async_down(tag: str = "") -> None:
+    raise Down()
+
+
+@pytest.mark.parametrize("shape", ["call", "partial", "callable_object", "bound_method"])
+def test_every_async_shape_is_guarded(shape: str) -> None:
+    import functools
+
+    fake = FakeClock()
+    breaker = make(fake)
+
+    class Client:
+        async def fetch(self) -> None:
+            raise Down()
+
+    async def run() -> None:
+        for _ in range(3):
+            with pytest.raises(Down):
+                if shape == "call":
+                    await breaker.call(_async_down)
+                elif shape == "partial":
+                    await breaker(functools.partial(_async_down, "x"))()
+                elif shape == "callable_object":
+                    await breaker(AsyncCallable())()
+                else:
+                    await breaker(Client().fetch)()
+        with pytest.raises(CircuitOpenError):
+            await breaker.call(_async_down)
+
+    asyncio.run(run())
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_generator_functions_are_refused_at_decoration() -> None:
+    fake = FakeClock()
+    breaker = make(fake)
+
+    def pages() -> Any:
+        yield 1
+
+    async def async_pages() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function"):
+        breaker(pages)
+    with pytest.raises(TypeError, match="async generator function"):
+        breaker(async_pages)
+    with pytest.raises(TypeError, match="generator function"):
+        breaker.call(pages)

@@ -513,3 +513,107 @@ def test_decorating_a_non_callable_is_a_type_error() -> None:
 
 def test_budget_repr_shows_its_state() -> None:
     assert "capacity=3" in repr(RetryBudget(capacity=3))
+
+
+# --- issue 9: every async shape, generators, notes, non-finite settings ----------------
+
+
+class _Flaky(Exception):
+    pass
+
+
+@pytest.mark.parametrize("shape", ["partial", "callable_object", "bound_method"])
+def test_async_callables_of_every_shape_are_retried(shape: str) -> None:
+    import asyncio
+    import functools
+
+    calls: list[int] = []
+
+    async def flaky(tag: str = "") -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _Flaky()
+        return "ok"
+
+    class Caller:
+        async def __call__(self) -> str:
+            return await flaky()
+
+        async def method(self) -> str:
+            return await flaky()
+
+    target: Any = {
+        "partial": functools.partial(flaky, "x"),
+        "callable_object": Caller(),
+        "bound_method": Caller().method,
+    }[shape]
+    wrapped = retry_with_backoff(max_retries=5, budget=None, sleep=lambda s: None)(target)
+    assert asyncio.run(wrapped()) == "ok"
+    assert len(calls) == 3
+
+
+def test_generator_functions_are_refused_at_decoration() -> None:
+    def pages() -> Any:
+        yield 1
+
+    async def async_pages() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function.*consumes it"):
+        retry_with_backoff(pages)
+    with pytest.raises(TypeError, match="async generator function"):
+        retry_with_backoff(max_retries=2)(async_pages)
+
+
+def test_an_exception_whose_notes_are_a_tuple_is_raised_as_it_is() -> None:
+    error = _Flaky("mine")
+    error.__notes__ = ("a tuple, not a list",)  # type: ignore[assignment]
+
+    @retry_with_backoff(max_retries=1, budget=None, sleep=lambda s: None)
+    def always() -> None:
+        raise error
+
+    with pytest.raises(_Flaky) as info:
+        always()
+    assert info.value is error
+    assert error.__notes__ == ("a tuple, not a list",)
+
+
+def test_re_raising_one_instance_keeps_one_note() -> None:
+    error = _Flaky("shared")
+
+    @retry_with_backoff(max_retries=1, budget=None, sleep=lambda s: None)
+    def always() -> None:
+        raise error
+
+    for _ in range(50):
+        with pytest.raises(_Flaky):
+            always()
+    notes = [n for n in error.__notes__ if "gave up" in n]
+    assert len(notes) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"base_delay": float("inf"), "max_delay": float("inf")},
+        {"max_delay": float("inf")},
+        {"multiplier": float("inf")},
+        {"deadline": float("inf")},
+        {"reserve": float("nan")},
+    ],
+)
+def test_non_finite_settings_are_refused_at_decoration(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        retry_with_backoff(**options)  # type: ignore[call-overload]
+
+
+def test_an_infinite_budget_refill_is_refused() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        RetryBudget(refill_per_second=float("inf"))
+
+
+def test_a_deadline_within_the_reserve_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"deadline \(0.2\) must be longer than reserve"):
+        retry_with_backoff(deadline=0.2, reserve=0.25)
+    retry_with_backoff(deadline=0.3, reserve=0.25)  # longer: fine

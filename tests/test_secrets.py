@@ -26,6 +26,8 @@ from lambda_perf import (
 from lambda_perf import secrets as secrets_module
 from lambda_perf.testing import FakeClock
 
+from broken_endpoint import BrokenEndpoint
+
 SECRET_VALUE = "s3cr3t-Value-that-must-never-leak-7f1c"
 
 
@@ -326,66 +328,6 @@ def default_fetch_limits() -> Iterator[None]:
     secrets_module._limits = None
     yield
     secrets_module._limits = None
-
-
-class BrokenEndpoint:
-    """A TCP endpoint on 127.0.0.1 that reads a request and then either never answers
-    ("hang") or closes the connection without a response ("close")."""
-
-    def __init__(self, mode: str) -> None:
-        import socket
-
-        self.mode = mode
-        self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self._held: list[Any] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.settimeout(2.0)
-            try:
-                conn.recv(65536)
-            except OSError:
-                pass
-            if self.mode == "close":
-                conn.close()
-            else:
-                self._held.append(conn)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self._held:
-            conn.close()
-        self._listener.close()
-
-
-@pytest.fixture
-def broken_endpoint(request: pytest.FixtureRequest) -> Iterator[Any]:
-    made: list[BrokenEndpoint] = []
-
-    def make(mode: str) -> BrokenEndpoint:
-        made.append(BrokenEndpoint(mode))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        for endpoint in made:
-            endpoint.stop()
 
 
 class FakeContext:

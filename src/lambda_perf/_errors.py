@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` where it can be done: never an error of its own (3.10 has no
+    notes; a ``__notes__`` that is not a list makes add_note raise TypeError)."""
+    notes = getattr(exc, "__notes__", None)
+    if notes is None:
+        try:
+            exc.__notes__ = [note]  # what add_note does
+        except (AttributeError, TypeError):
+            pass
+    elif isinstance(notes, list):
+        notes.append(note)
+
+
 class LambdaPerfError(Exception):
     """Base class of every error that lambda-perf raises itself."""
 

@@ -20,6 +20,8 @@ import functools
 import threading
 import time
 
+from ._errors import add_note
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -174,12 +176,12 @@ class TTLCache:
         # Backing off with nothing to serve: a fresh copy of the last failure.
         assert entry.error is not None  # backing off implies a recorded failure
         failure = _fresh_copy(entry.error)
-        if hasattr(failure, "add_note"):
-            failure.add_note(
-                f"{self._describe(key)}: not fetched again for another "
-                f"{max(0.0, entry.retry_at - now):.1f}s (backing off after "
-                f"{entry.failures} failure(s))"
-            )
+        add_note(
+            failure,
+            f"{self._describe(key)}: not fetched again for another "
+            f"{max(0.0, entry.retry_at - now):.1f}s (backing off after "
+            f"{entry.failures} failure(s))",
+        )
         raise failure
 
     def _backoff(self, failures: int) -> float:

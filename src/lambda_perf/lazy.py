@@ -14,6 +14,8 @@ import threading
 from importlib import import_module
 from types import ModuleType
 
+from ._errors import add_note
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, overload
@@ -337,8 +339,7 @@ def resolve_lazy_imports() -> list[str]:
             resolved.append(name)
     if failures:
         first = failures[0][1]
-        if hasattr(first, "add_note"):
-            failed = ", ".join(name for name, _ in failures)
-            first.add_note(f"resolve_lazy_imports: failed to import {failed}")
+        failed = ", ".join(name for name, _ in failures)
+        add_note(first, f"resolve_lazy_imports: failed to import {failed}")
         raise first
     return resolved

@@ -22,7 +22,8 @@ import time
 from collections import deque
 
 from . import testing as _testing
-from ._errors import CircuitOpenError
+from ._callables import callable_kind, refuse_generators
+from ._errors import CircuitOpenError, add_note
 from .aws_errors import is_retryable_aws_error
 from .context import get_lambda_context
 from .testing import no_sleep_env
@@ -65,7 +66,9 @@ def _check_number(
 ) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    if math.isnan(value) or value < minimum or (exclusive and value == minimum):
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
+    if value < minimum or (exclusive and value == minimum):
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
         raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
 
@@ -291,15 +294,6 @@ _DEFAULT: Any = object()
 _NO_RESULT: Any = object()
 
 
-def _is_coroutine_function(func: object) -> bool:
-    code = getattr(func, "__code__", None)
-    if code is not None:
-        return bool(code.co_flags & 0x80)  # inspect.CO_COROUTINE, without importing inspect
-    import inspect
-
-    return inspect.iscoroutinefunction(func)
-
-
 def _call_hook(hook: Hook | None, state: RetryState) -> None:
     if hook is None:
         return
@@ -376,6 +370,12 @@ class _Retrier:
             )
         if deadline != "auto" and deadline is not None:
             _check_number(owner, "deadline", deadline, minimum=0.0, exclusive=True)
+            if deadline <= reserve:  # type: ignore[operator]
+                raise ValueError(
+                    f"{owner}: deadline ({deadline!r}) must be longer than reserve "
+                    f"({reserve!r}), or no retry would ever fit: raise the deadline, lower "
+                    f"reserve, or pass deadline=None"
+                )
         if budget is not None and not isinstance(budget, RetryBudget):
             raise TypeError(f"{owner}: budget must be a RetryBudget or None, got {budget!r}")
         if rng is not None and not callable(getattr(rng, "uniform", None)):
@@ -546,14 +546,29 @@ class _Run:
         exc = self.exception
         if exc is None:
             return self.result
-        if hasattr(exc, "add_note"):
-            name = getattr(self.function, "__qualname__", repr(self.function))
-            exc.add_note(
-                f"lambda_perf.retry_with_backoff gave up on {name} after {self.attempt} "
-                f"attempt(s), {self.slept:.3f}s slept in backoff: {self.reason}"
-            )
+        name = getattr(self.function, "__qualname__", repr(self.function))
+        _replace_note(
+            exc,
+            f"{_NOTE_PREFIX} {name} after {self.attempt} attempt(s), {self.slept:.3f}s "
+            f"slept in backoff: {self.reason}",
+        )
         self.exception = None  # no reference cycle through this frame
         raise exc
+
+
+_NOTE_PREFIX = "lambda_perf.retry_with_backoff gave up on"
+
+
+def _replace_note(exc: BaseException, note: str) -> None:
+    """Add our note, replacing one an earlier give-up added to the same exception object
+    (re-raised instances must not pile up notes). An exception whose ``__notes__`` is not
+    a list is left as it is: the caller gets their own error, without our note."""
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        add_note(exc, note)
+        return
+    notes[:] = [n for n in notes if not (isinstance(n, str) and n.startswith(_NOTE_PREFIX))]
+    notes.append(note)
 
 
 def _retry_sync(
@@ -629,8 +644,10 @@ def _wrap(func: Any, r: _Retrier) -> Any:
         return type(func)(_wrap(func.__func__, r))
     if not callable(func):
         raise TypeError(f"retry_with_backoff can only decorate a callable, got {func!r}")
+    kind = callable_kind(func)
+    refuse_generators("retry_with_backoff", func, kind)
     predicate = r.retry_if_result
-    if _is_coroutine_function(func):
+    if kind == "async":
         if predicate is None:
 
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:

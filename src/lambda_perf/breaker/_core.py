@@ -19,6 +19,7 @@ import threading
 import time
 from contextvars import ContextVar
 
+from lambda_perf._callables import callable_kind, refuse_generators
 from lambda_perf._errors import CircuitOpenError
 from lambda_perf.context import get_lambda_context
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["CircuitBreaker", "CircuitState"]
 
 _log_name = "lambda_perf.breaker"
+STORE_BACKOFF_BASE = 1.0  # seconds without asking the store after its first failure
+STORE_BACKOFF_CAP = 60.0  # ... doubling per failure up to this
 
 
 class CircuitState(enum.Enum):
@@ -131,6 +134,7 @@ class CircuitBreaker:
         clock: Callable[[], float] | None = None,
         on_state_change: Callable[[CircuitBreaker, CircuitState, CircuitState], object]
         | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
         _positive_int("failure_threshold", failure_threshold, optional=True)
         _positive_number("timeout", timeout)
@@ -138,6 +142,7 @@ class CircuitBreaker:
         _positive_int("window_size", window_size)
         _positive_int("minimum_calls", minimum_calls)
         _positive_number("slow_call_duration", slow_call_duration, optional=True)
+        _positive_number("probe_timeout", probe_timeout, optional=True)
         if failure_rate_threshold is not None:
             if isinstance(failure_rate_threshold, bool) or not isinstance(
                 failure_rate_threshold, (int, float)
@@ -197,6 +202,9 @@ class CircuitBreaker:
         self.store = store
         self.clock = clock or time.monotonic
         self.on_state_change = on_state_change
+        # A probe that has not reported back after this long (its caller vanished)
+        # loses its slot, so HALF_OPEN cannot refuse calls for ever.
+        self.probe_timeout = float(probe_timeout) if probe_timeout is not None else self.timeout
 
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
@@ -205,6 +213,7 @@ class CircuitBreaker:
         self._streak = 0  # consecutive failures
         self._opened_at = 0.0
         self._probes = 0  # probes in flight
+        self._probe_admitted_at = 0.0  # when the latest probe was let through
         # Failure-rate window: a ring of outcomes (1 = failure) written without a lock.
         self._windowed = failure_rate_threshold is not None
         self._window = [0] * window_size
@@ -212,8 +221,9 @@ class CircuitBreaker:
         # Shared state (store): what we last read, and when (store clock).
         self._owner = f"{os.getpid()}-{id(self):x}-{os.urandom(4).hex()}"
         self._shared_version = 0
-        self._synced_at = float("-inf")
-        self._store_failed = False
+        self._synced_at = float("-inf")  # monotonic, as every cadence here
+        self._store_failures = 0  # consecutive store failures
+        self._store_retry_at = float("-inf")  # do not ask the store before this (monotonic)
         self._permits: ContextVar[tuple[_Permit, ...]] = ContextVar(
             f"lambda_perf_breaker_{id(self):x}", default=()
         )
@@ -237,14 +247,17 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Close the circuit and forget all counts (everywhere, with a store)."""
         if self.store is not None:
-            self._store_call(lambda s: s.force(self.name, CLOSED))
+            self._store_call(lambda s: s.force(self.name, CLOSED), even_backing_off=True)
         self._transition(CircuitState.CLOSED)
 
     def force_open(self) -> None:
         """Open the circuit now, for ``timeout`` seconds (everywhere, with a store)."""
         if self.store is not None:
             store = self.store
-            self._store_call(lambda s: s.force(self.name, OPEN, store.clock() + self.timeout))
+            self._store_call(
+                lambda s: s.force(self.name, OPEN, store.clock() + self.timeout),
+                even_backing_off=True,
+            )
         self._transition(CircuitState.OPEN)
 
     def _transition(self, new: CircuitState, expected_generation: int | None = None) -> bool:
@@ -282,39 +295,54 @@ class CircuitBreaker:
 
     # --- shared store ------------------------------------------------------------------
 
-    def _store_call(self, operation: Callable[[StateStore], Any]) -> Any:
-        """Run a store operation; on any error fall back to local state (logged once)."""
+    def _store_call(
+        self, operation: Callable[[StateStore], Any], *, even_backing_off: bool = False
+    ) -> Any:
+        """Run a store operation; on any error fall back to local state (logged once).
+
+        After a failure the store is not asked again for a doubling interval (1 s up to
+        60 s), so a hung table costs at most one timeout per interval. ``reset`` and
+        ``force_open`` ask it all the same.
+        """
         assert self.store is not None
+        if not even_backing_off and self.clock() < self._store_retry_at:
+            return None
         try:
             result = operation(self.store)
         except Exception as exc:
-            if not self._store_failed:
-                self._store_failed = True
+            self._store_failures += 1
+            pause = min(STORE_BACKOFF_CAP, STORE_BACKOFF_BASE * 2.0 ** min(self._store_failures - 1, 16))
+            self._store_retry_at = self.clock() + pause
+            if self._store_failures == 1:
                 _log().warning(
                     "CircuitBreaker %r: state store unavailable (%s: %s); using local state "
-                    "until it answers again",
+                    "until it answers again (asking it again in %.0fs, then less often)",
                     self.name,
                     type(exc).__name__,
                     exc,
+                    pause,
                 )
             return None
-        self._store_failed = False
+        self._store_failures = 0
+        self._store_retry_at = float("-inf")
         return result
 
     def _sync(self, now: float) -> None:
-        """Adopt the shared state; called at most once per cache_ttl when closed."""
+        """Adopt the shared state; called at most once per cache_ttl (``now`` is this
+        breaker's monotonic clock; the record's epoch times are read with the store's)."""
+        assert self.store is not None
         self._synced_at = now
         shared: SharedState | None = self._store_call(lambda s: s.read(self.name))
         if shared is None:
             return
         self._shared_version = shared.version
         if shared.state != CLOSED and self._closed:
+            remaining = max(0.0, shared.open_until - self.store.clock())
             with self._lock:
                 if self._state_now() is not CircuitState.CLOSED:
                     return  # changed while we read the store
                 old = self._set_state_locked(CircuitState.OPEN)
                 # Open for as long as the record says, on our monotonic clock.
-                remaining = max(0.0, shared.open_until - now)
                 self._opened_at = self.clock() - (self.timeout - remaining)
             self._notify(old, CircuitState.OPEN)
 
@@ -329,7 +357,7 @@ class CircuitBreaker:
                 self._shared_version = shared.version
                 if shared.state == CLOSED:
                     self._store_call(lambda s: s.trip(self.name, shared.version, open_until))
-        self._synced_at = store.clock()
+        self._synced_at = self.clock()
 
     def _lease_seconds(self) -> float:
         context = get_lambda_context()
@@ -373,10 +401,10 @@ class CircuitBreaker:
             started = self.clock() if self.slow_call_duration is not None else 0.0
             if store is None:
                 return _Permit(self._generation, False, started)
-            store_now = store.clock()
-            if store_now - self._synced_at < store.cache_ttl:
+            now = self.clock()
+            if now - self._synced_at < store.cache_ttl:
                 return _Permit(self._generation, False, started)
-            self._sync(store_now)
+            self._sync(now)
             if self._closed:
                 return _Permit(self._generation, False, started)
         now = self.clock()
@@ -387,7 +415,7 @@ class CircuitBreaker:
                 wait = self.timeout - (now - self._opened_at)  # as the state property
                 if wait > 0:
                     return CircuitOpenError(self.name, wait)
-            elif self._probes >= self.half_open_max_calls:
+            elif self._probe_slots_full_locked(now):
                 return CircuitOpenError(self.name, self.timeout)
         if store is not None:
             verdict = self._shared_probe()
@@ -412,12 +440,31 @@ class CircuitBreaker:
                 if wait > 0:
                     return CircuitOpenError(self.name, wait)
                 self._set_state_locked(CircuitState.HALF_OPEN)
-            if self._probes >= self.half_open_max_calls:
+            if self._probe_slots_full_locked(now):
                 return CircuitOpenError(self.name, self.timeout)
             self._probes += 1
+            self._probe_admitted_at = now
             permit = _Permit(self._generation, True, now)
         self._notify(old, CircuitState.HALF_OPEN)
         return permit
+
+    def _probe_slots_full_locked(self, now: float) -> bool:
+        """True while every probe slot is taken. Slots whose probes have not reported back
+        within ``probe_timeout`` are reclaimed: the phase ends (their late results are
+        ignored) and new probes may go."""
+        if self._probes < self.half_open_max_calls:
+            return False
+        if now - self._probe_admitted_at < self.probe_timeout:
+            return True
+        self._generation += 1
+        self._probes = 0
+        _log().warning(
+            "CircuitBreaker %r: a probe did not report back within %.1fs; its slot is "
+            "given to the next call",
+            self.name,
+            self.probe_timeout,
+        )
+        return False
 
     def _is_slow(self, permit: _Permit) -> bool:
         limit = self.slow_call_duration
@@ -467,16 +514,28 @@ class CircuitBreaker:
                     self._probes -= 1
 
     def _outcome(self, permit: _Permit, exc: BaseException | None, result: Any) -> None:
-        """Record how an admitted call ended."""
+        """Record how an admitted call ended (a probe's slot is released on every path)."""
         if exc is not None:
             if isinstance(exc, self.ignore) or not isinstance(exc, Exception):
                 self._record_ignored(permit)
             else:
                 self._record_failure(permit)
-        elif (self.failure_if is not None and self.failure_if(result)) or self._is_slow(permit):
+        elif (self.failure_if is not None and self._classify(result)) or self._is_slow(permit):
             self._record_failure(permit)
         else:
             self._record_success(permit)
+
+    def _classify(self, result: Any) -> bool:
+        """``failure_if(result)``; a classifier that raises counts the call as failed."""
+        assert self.failure_if is not None
+        try:
+            return bool(self.failure_if(result))
+        except Exception:
+            _log().exception(
+                "CircuitBreaker %r: failure_if raised on a result; the call counts as failed",
+                self.name,
+            )
+            return True
 
     def _reject(self, error: CircuitOpenError) -> Any:
         if self.fallback is None:
@@ -486,7 +545,20 @@ class CircuitBreaker:
     # --- the three ways to guard a call ------------------------------------------------
 
     def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``func(*args, **kwargs)`` through the breaker."""
+        """Call ``func(*args, **kwargs)`` through the breaker.
+
+        For a coroutine function (an ``async def``, a partial of one, an object with an
+        ``async def __call__``) it returns an awaitable: ``await breaker.call(fetch)``.
+        """
+        code = getattr(func, "__code__", None)
+        if code is None or code.co_flags & 0x2A0:  # not a plain function: look closer
+            kind = callable_kind(func)
+            refuse_generators("CircuitBreaker", func, kind)
+            if kind == "async":
+                return self._call_async(func, args, kwargs)  # type: ignore[arg-type,return-value]
+        return self._call_sync(func, args, kwargs)
+
+    def _call_sync(self, func: Callable[..., R], args: Any, kwargs: Any) -> R:
         permit = self._admit()
         if isinstance(permit, CircuitOpenError):
             return self._reject(permit)  # type: ignore[no-any-return]
@@ -504,8 +576,9 @@ class CircuitBreaker:
             return type(func)(self(func.__func__))
         if not callable(func):
             raise TypeError(f"CircuitBreaker can only decorate a callable, got {func!r}")
-        code = getattr(func, "__code__", None)
-        if code is not None and code.co_flags & 0x80:  # a coroutine function
+        kind = callable_kind(func)
+        refuse_generators("CircuitBreaker", func, kind)
+        if kind == "async":
             wrapped: Any = self._async_wrapper(func)  # type: ignore[arg-type]
             return functools.wraps(func)(wrapped)
         return functools.wraps(func)(self._sync_wrapper(func))
@@ -516,7 +589,7 @@ class CircuitBreaker:
 
             def plain(*args: P.args, **kwargs: P.kwargs) -> R:
                 if not breaker._closed:
-                    return breaker.call(func, *args, **kwargs)
+                    return breaker._call_sync(func, args, kwargs)
                 generation = breaker._generation
                 try:
                     result = func(*args, **kwargs)
@@ -530,7 +603,7 @@ class CircuitBreaker:
             return plain
 
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            return breaker.call(func, *args, **kwargs)
+            return breaker._call_sync(func, args, kwargs)
 
         return guarded
 
