@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -241,3 +242,57 @@ def test_a_second_environment_tripping_late_does_not_reopen_the_record() -> None
     again = store.read("vanta-api")
     assert (again.version, again.open_until) == (opened.version, opened.open_until)
     assert b.state is CircuitState.OPEN  # locally it opened all the same
+
+
+# --- issue 9: a hung table is backed off; the sync cadence ignores wall-clock steps ------
+
+
+def test_a_hung_table_costs_at_most_one_timeout_per_backoff_interval(
+    broken_endpoint: Callable[[str], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from lambda_perf.breaker import _core
+
+    hung = broken_endpoint("hang")
+    client = get_aws_client(
+        "dynamodb",
+        endpoint_url=hung.url,
+        config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"total_max_attempts": 1}),
+    )
+    fake = FakeClock(start=1_700_000_000.0)
+    store = DynamoDBStateStore("breakers", client=client, cache_ttl=CACHE_TTL, clock=fake)
+    breaker = CircuitBreaker(3, TIMEOUT, name="hung", store=store, clock=fake)
+    with caplog.at_level(logging.WARNING, logger="lambda_perf.breaker"):
+        for second in range(120):  # two minutes of traffic, one call a second
+            fake.advance(1.0)
+            if second % 30 == 29:  # and now and then a trip
+                with contextlib.suppress(Down, CircuitOpenError):
+                    trip(breaker)
+            with contextlib.suppress(CircuitOpenError):
+                breaker.call(lambda: None)
+    # Backoff 1, 2, 4, 8, 16, 32, 60 s: a handful of attempts in 120 s, not one per
+    # cache_ttl (60) plus three per trip.
+    assert 1 <= hung.connections <= 8, hung.connections
+    assert breaker._store_retry_at - fake() <= _core.STORE_BACKOFF_CAP
+    assert len([r for r in caplog.records if "state store unavailable" in r.getMessage()]) == 1
+
+
+def test_the_sync_cadence_follows_the_monotonic_clock_not_the_wall_clock() -> None:
+    wall = FakeClock(start=1_700_000_000.0)  # the store's epoch clock
+    mono = FakeClock(start=500.0)  # each breaker's monotonic clock
+    store = InMemoryStateStore(cache_ttl=CACHE_TTL, clock=wall)
+    tripper = CircuitBreaker(3, TIMEOUT, name="stepped", store=store, clock=mono)
+    other = CircuitBreaker(3, TIMEOUT, name="stepped", store=store, clock=mono)
+    calls: list[int] = []
+    other.call(calls.append, 1)  # healthy: syncs once
+    wall.now -= 3600.0  # the wall clock steps back an hour
+    trip(tripper)  # the fleet record says OPEN
+    reached = 0
+    for _ in range(int(TIMEOUT) - 1):  # traffic on the other environment while OPEN
+        mono.advance(1.0)
+        wall.advance(1.0)
+        before = len(calls)
+        with contextlib.suppress(CircuitOpenError):
+            other.call(calls.append, 1)
+        reached += len(calls) - before
+    assert reached <= 1  # at most the calls within the first cache_ttl
+    assert other.state is CircuitState.OPEN
