@@ -203,3 +203,63 @@ def test_cyclic_gc_is_restored_after_creation(enabled_before: bool) -> None:
         assert gc.isenabled() is enabled_before
     finally:
         gc.enable()
+
+
+# --- issue 9: region precedence; the GC state of a child forked mid-creation -----------
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "sqs", "secretsmanager", "ssm", "lambda", "s3"])
+def test_a_configs_region_wins_over_the_environment(service: str) -> None:
+    from_config = get_aws_client(service, config=Config(region_name="eu-west-1"))
+    assert from_config.meta.region_name == "eu-west-1"
+    assert get_aws_client(service).meta.region_name == "us-east-1"  # AWS_REGION
+    explicit = get_aws_client(
+        service, region_name="ap-south-1", config=Config(region_name="eu-west-1")
+    )
+    assert explicit.meta.region_name == "ap-south-1"  # the argument wins over the Config
+    assert get_aws_client(service, region_name="eu-west-1") is from_config  # one key
+
+
+def test_a_child_forked_while_a_client_is_built_has_the_parents_gc_state() -> None:
+    # A fresh interpreter: forking this multi-threaded test process is unsafe.
+    code = textwrap.dedent(
+        """
+        import gc, json, os, threading
+        from lambda_perf import clients
+        inside, release = threading.Event(), threading.Event()
+        def build():  # stands for a thread in the middle of creating a client
+            with clients._gc_paused():
+                inside.set()
+                release.wait(30)
+        worker = threading.Thread(target=build)
+        worker.start()
+        inside.wait(30)
+        states = []
+        for _ in range(5):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(write, json.dumps(gc.isenabled()).encode())
+                os._exit(0)
+            os.waitpid(pid, 0)
+            states.append(json.loads(os.read(read, 10)))
+        paused_in_parent = not gc.isenabled()
+        release.set()
+        worker.join(30)
+        print(json.dumps({"children": states, "paused_in_parent": paused_in_parent,
+                          "parent_after": gc.isenabled()}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "children": [True] * 5,
+        "paused_in_parent": True,
+        "parent_after": True,
+    }

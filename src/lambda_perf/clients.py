@@ -52,19 +52,29 @@ _clients: dict[tuple[Any, ...], BaseClient] = {}
 _create_lock = threading.RLock()
 
 
+_gc_pause_depth = 0  # > 0 while a client is being built with the GC paused
+_gc_enabled_before_pause = False
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while a client is built.
 
     Building the first client allocates enough to trigger a full collection part-way
     through; pausing cuts the first creation by about a third (see bench/results.md).
+    A child forked during the pause gets the GC state from before it (see
+    ``_after_fork_in_child``).
     """
-    was_enabled = gc.isenabled()
+    global _gc_pause_depth, _gc_enabled_before_pause
+    if _gc_pause_depth == 0:
+        _gc_enabled_before_pause = gc.isenabled()
+    _gc_pause_depth += 1
     gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
+        _gc_pause_depth -= 1
+        if _gc_pause_depth == 0 and _gc_enabled_before_pause:
             gc.enable()
 
 
@@ -135,10 +145,15 @@ def _freeze(value: Any) -> Any:
 
 
 def _resolve_region(
-    service_name: str, region_name: str | None, session: boto3.session.Session
+    service_name: str,
+    region_name: str | None,
+    config: Config | None,
+    session: boto3.session.Session,
 ) -> str:
+    """boto3's precedence: the argument, then the ``Config``'s, then the environment."""
     region = (
         region_name
+        or (_options(config).get("region_name") if config is not None else None)
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or session.region_name
@@ -170,13 +185,14 @@ def _get_or_create(
     """
     with _create_lock, _gc_paused():
         session = _get_session()
-        region = _resolve_region(service_name, region_name, session)
+        region = _resolve_region(service_name, region_name, config, session)
         merged = _merged_config(config)
         key = (
             service_name,
             region,
             endpoint_url,
-            _freeze(_options(merged)),
+            # The region is in the key already, however it was given.
+            _freeze({k: v for k, v in _options(merged).items() if k != "region_name"}),
             _freeze(client_kwargs),
         )
         client = _clients.get(key)
@@ -308,8 +324,12 @@ def clear_client_cache() -> None:
 
 def _after_fork_in_child() -> None:
     # The parent's connections and locks must not be shared with a child process.
-    global _create_lock
+    global _create_lock, _gc_pause_depth
     _create_lock = threading.RLock()  # the parent's may have been held while forking
+    if _gc_pause_depth:  # forked while another thread built a client: undo its pause
+        _gc_pause_depth = 0
+        if _gc_enabled_before_pause:
+            gc.enable()
     clear_client_cache()
 
 
