@@ -90,7 +90,9 @@ def test_two_invocations_cold_then_warm(capsys: pytest.CaptureFixture[str]) -> N
     assert sum(1 for m in metric_lines if "OrdersPlaced" in m) == 2  # flushed each time
 
 
-@pytest.mark.parametrize("kind", ["provisioned-concurrency", "snap-start"])
+@pytest.mark.parametrize(
+    "kind", ["provisioned-concurrency", "snap-start", "lambda-managed-instances"]
+)
 def test_pre_initialised_environments_are_never_cold(
     kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,3 +185,136 @@ def test_loggers_made_before_the_decorator_take_its_service(
     output = capsys.readouterr().out
     assert {line["service"] for line in log_lines(output)} == {"billing"}
     assert {line["service"] for line in emf_lines(output)} == {"billing"}
+
+
+# --- issue 9: the outcome wins over a flush; keyword calls; async; nesting; tenants ----
+
+
+def test_a_failed_flush_never_replaces_the_handlers_value(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @lambda_handler(capture_cold_start_metric=False)
+    def handler(event: Any, context: Any) -> str:
+        metrics.add_metric("Orders", 1)
+        metrics.metrics.namespace = None  # something unsets it mid-invocation
+        return "value"
+
+    assert handler({}, FakeContext()) == "value"
+    output = capsys.readouterr().out
+    (error,) = [x for x in log_lines(output) if x["level"] == "ERROR"]
+    assert "metrics flush failed" in error["message"]
+    assert "ConfigurationError" in error["message"]
+    assert error["dropped_metrics"] == ["Orders"]
+    assert [x["message"] for x in log_lines(output)].count("invocation completed") == 1
+
+
+def test_a_failed_flush_never_hides_the_handlers_error(capsys: pytest.CaptureFixture[str]) -> None:
+    @lambda_handler(capture_cold_start_metric=False)
+    def handler(event: Any, context: Any) -> None:
+        metrics.add_metric("Orders", 1)
+        metrics.metrics.namespace = None
+        raise KeyError("the handler's own")
+
+    with pytest.raises(KeyError, match="the handler's own") as info:
+        handler({}, FakeContext())
+    assert info.value.__context__ is None
+    assert any("metrics flush failed" in x["message"] for x in log_lines(capsys.readouterr().out))
+
+
+def test_a_missing_namespace_fails_where_the_metric_is_added(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics.metrics.namespace = None
+    ran_after: list[bool] = []
+
+    @lambda_handler(capture_cold_start_metric=False)
+    def handler(event: Any, context: Any) -> None:
+        metrics.add_metric("Orders", 1)
+        ran_after.append(True)
+
+    with pytest.raises(ConfigurationError, match="Orders"):
+        handler({}, FakeContext())
+    assert ran_after == []  # raised at add_metric, inside the handler
+
+
+def test_self_referencing_metadata_keeps_the_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    @lambda_handler(capture_cold_start_metric=False)
+    def handler(event: Any, context: Any) -> str:
+        loop: dict[str, Any] = {}
+        loop["loop"] = loop
+        metrics.add_metadata("state", loop)
+        metrics.add_metric("Orders", 1)
+        return "ok"
+
+    assert handler({}, FakeContext()) == "ok"
+    (line,) = [m for m in emf_lines(capsys.readouterr().out) if "Orders" in m]
+    assert line["state"] == {"loop": "<cycle>"}
+
+
+def test_the_context_may_be_passed_by_keyword(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[Any] = []
+
+    @lambda_handler(capture_cold_start_metric=False, log_event=True)
+    def handler(event: Any, context: Any) -> None:
+        seen.append(get_lambda_context())
+
+    context = FakeContext()
+    handler({"id": 5}, context=context)
+    handler(event={"id": 6}, context=context)
+    assert seen == [context, context]
+    lines = log_lines(capsys.readouterr().out)
+    assert [x["event"]["id"] for x in lines if x["message"] == "event"] == [5, 6]
+    done = [x for x in lines if x["message"] == "invocation completed"]
+    assert [x["function_request_id"] for x in done] == ["req-0001", "req-0001"]
+
+
+def test_an_async_handler_is_refused_at_decoration() -> None:
+    async def handler(event: Any, context: Any) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"does not await.*asyncio.run"):
+        lambda_handler(capture_cold_start_metric=False)(handler)
+
+
+def test_nested_handlers_write_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    @lambda_handler(capture_cold_start_metric=False)
+    def inner(event: Any, context: Any) -> str:
+        return "inner"
+
+    @lambda_handler(capture_cold_start_metric=False)
+    def outer(event: Any, context: Any) -> str:
+        return inner(event, context)
+
+    assert outer({}, FakeContext()) == "inner"
+    done = [x for x in log_lines(capsys.readouterr().out) if x["logger"] == "lambda_perf.handler"]
+    assert len(done) == 1
+    assert done[0]["function_request_id"] == "req-0001"
+
+
+def test_api_gateway_headers_are_redacted_with_log_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = make_handler(log_event=True)
+    handler(
+        {
+            "id": 1,
+            "headers": {"x-api-key": SECRET, "Cookie": SECRET, "accept": "json"},
+            "multiValueHeaders": {"x-api-key": [SECRET], "accept": ["json"]},
+        },
+        FakeContext(),
+    )
+    output = capsys.readouterr().out
+    assert SECRET not in output
+    (event_line,) = [x for x in log_lines(output) if x["message"] == "event"]
+    assert event_line["event"]["headers"]["accept"] == "json"
+
+
+def test_the_tenant_id_is_on_the_invocation_line(capsys: pytest.CaptureFixture[str]) -> None:
+    class TenantContext(FakeContext):
+        tenant_id = "tenant-42"
+
+    handler = make_handler()
+    handler({"id": 1}, TenantContext())
+    handler({"id": 2}, FakeContext())
+    done = [x for x in log_lines(capsys.readouterr().out) if x["logger"] == "lambda_perf.handler"]
+    assert [x.get("tenant_id") for x in done] == ["tenant-42", None]

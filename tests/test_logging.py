@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -142,3 +143,105 @@ def test_xray_trace_id_from_the_environment(
     get_logger("test-xray").info("traced")
     (line,) = log_lines(capsys.readouterr().out)
     assert line["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+
+
+# --- issue 9: every container is walked; strict JSON; reserved keys --------------------
+
+
+def strict_json(line: str) -> dict[str, object]:
+    """json.loads that refuses NaN and Infinity, as strict JSON readers do."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    document: dict[str, object] = json.loads(line, parse_constant=refuse)
+    return document
+
+
+def test_every_mapping_dataclass_list_and_tuple_is_redacted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collections
+    import dataclasses
+    import os
+    import types
+
+    @dataclasses.dataclass
+    class Settings:
+        host: str
+        db_password: str
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SECRET)
+    log = get_logger("test-redact-all")
+    log.info(
+        "shapes",
+        extra={
+            "env": os.environ,
+            "proxy": types.MappingProxyType({"password": SECRET}),
+            "user_dict": collections.UserDict({"Api-Key": SECRET}),
+            "settings": Settings("db.local", SECRET),
+            "pairs": ({"x-api-key": SECRET},),
+        },
+    )
+    output = capsys.readouterr().out
+    assert SECRET not in output
+    (line,) = log_lines(output)
+    assert line["env"]["AWS_SECRET_ACCESS_KEY"] == "***"  # type: ignore[index]
+    assert line["settings"] == {"host": "db.local", "db_password": "***"}
+    assert line["pairs"] == [{"x-api-key": "***"}]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "secret",
+        "Password",
+        "PASSWD",
+        "refresh_token",
+        "Authorization",
+        "api_key",
+        "apikey",
+        "X-Api-Key",
+        "aws-access-key",
+        "SSH_PRIVATE_KEY",
+        "credentials",
+        "Set-Cookie",
+    ],
+)
+def test_each_secret_word_is_matched_ignoring_case_and_dashes(
+    key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    get_logger("test-words").info("w", extra={"nested": {key: SECRET}})
+    output = capsys.readouterr().out
+    assert SECRET not in output
+
+
+def test_lines_are_strict_json_with_cycles_marked_and_reserved_keys_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    loop: dict[str, object] = {"name": "loop"}
+    loop["self"] = loop
+    log = get_logger("test-strict", service="orders")
+    log.info(
+        "values",
+        extra={
+            "ratio": float("nan"),
+            "up": float("inf"),
+            "down": [float("-inf")],
+            "loop": loop,
+            "kept": 1,
+            "level": "spoofed",
+            "message": "spoofed",
+            "timestamp": "spoofed",
+        },
+    )
+    (raw,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    line = strict_json(raw)
+    assert (line["ratio"], line["up"], line["down"]) == ("NaN", "Infinity", ["-Infinity"])
+    assert line["loop"] == {"name": "loop", "self": "<cycle>"}
+    assert line["kept"] == 1
+    assert (line["level"], line["message"]) == ("INFO", "values")
+    assert line["timestamp"] != "spoofed"
+    assert (line["extra_level"], line["extra_message"]) == ("spoofed", "spoofed")
+    assert line["extra_timestamp"] == "spoofed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import pytest
 
@@ -122,11 +124,11 @@ def test_namespace_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert Metrics(namespace="Explicit").namespace == "Explicit"
 
 
-def test_flush_without_a_namespace_is_a_clear_error() -> None:
+def test_a_missing_namespace_is_found_when_the_first_metric_is_added() -> None:
     m = Metrics()
-    m.add_metric("Orders", 1)
     with pytest.raises(ConfigurationError, match=r"Orders.*LAMBDA_PERF_METRICS_NAMESPACE"):
-        m.flush()
+        m.add_metric("Orders", 1)
+    m.flush()  # nothing was collected: nothing to fail
 
 
 def test_the_module_acts_as_the_default_instance(capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,3 +137,63 @@ def test_the_module_acts_as_the_default_instance(capsys: pytest.CaptureFixture[s
     default_metrics.flush()
     (line,) = emf_lines(capsys.readouterr().out)
     assert line["ViaModule"] == 1
+
+
+# --- issue 9: strict JSON, name clashes, the module alias ------------------------------
+
+
+def test_emf_lines_are_strict_json_and_keep_self_referencing_metadata(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    m = Metrics(namespace="Strict")
+    loop: dict[str, object] = {}
+    loop["again"] = loop
+    m.add_metadata("ratio", float("nan"))
+    m.add_metadata("limits", [float("inf"), 1.5])
+    m.add_metadata("loop", loop)
+    m.add_metric("Orders", 2)
+    m.flush()
+    (raw,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+
+    def refuse(constant: str) -> object:
+        raise ValueError(constant)
+
+    line = json.loads(raw, parse_constant=refuse)
+    assert line["ratio"] == "NaN"
+    assert line["limits"] == ["Infinity", 1.5]
+    assert line["loop"] == {"again": "<cycle>"}
+    assert line["Orders"] == 2
+    parse_emf(raw)
+
+
+def test_a_dimension_may_not_share_a_name_with_a_metric() -> None:
+    m = Metrics(namespace="Clash")
+    m.add_metric("Orders", 1)
+    with pytest.raises(ValueError, match="dimension 'Orders' clashes"):
+        m.add_dimension("Orders", "eu")
+    with pytest.raises(ValueError, match="metadata 'Orders' clashes"):
+        m.add_metadata("Orders", "x")
+    m.add_dimension("region", "eu")
+    with pytest.raises(ValueError, match="metric 'region' clashes"):
+        m.add_metric("region", 1)
+    with pytest.raises(ValueError, match="metric 'service' clashes"):
+        m.add_metric("service", 1)
+
+
+def test_setting_the_namespace_on_the_module_alias_sets_the_default_instance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lambda_perf import metrics as alias
+
+    saved = default_metrics.metrics.namespace
+    try:
+        alias.namespace = "FromAlias"
+        assert default_metrics.metrics.namespace == "FromAlias"
+        alias.add_metric("AliasMetric", 1)
+        alias.flush()
+        (line,) = emf_lines(capsys.readouterr().out)
+        assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "FromAlias"
+        with pytest.raises(ValueError, match="namespace"):
+            alias.namespace = "bad namespace!"
+    finally:
+        default_metrics.metrics.namespace = saved

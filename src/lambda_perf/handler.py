@@ -5,7 +5,9 @@ metric at the start of the first one (even if the handler then raises), writes o
 log line at the end (``level``, ``message``, ``timestamp``, ``cold_start``,
 ``function_request_id``, ``duration_ms``, ``service`` and the keys the handler appended),
 flushes the default ``metrics``, and re-raises any error so Lambda records the failure.
-Nothing here makes a network call.
+The handler's outcome always wins: a metrics flush that fails is logged as one ERROR line
+and never replaces the handler's value or error. A decorated handler called from another
+one (nesting) is not instrumented twice. Nothing here makes a network call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from traceback import format_exception
 
 from . import context as _context
+from ._callables import callable_kind
 from .logging import clear_keys, get_logger, json_line, service_name, set_default_service
 from .metrics import metrics as default_metrics
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["lambda_handler"]
+
+_in_invocation = False  # True while an instrumented handler runs (nesting writes one line)
 
 
 def lambda_handler(
@@ -64,24 +69,45 @@ def lambda_handler(
     def decorate(handler: F) -> F:
         if isinstance(handler, (staticmethod, classmethod)):
             return type(handler)(decorate(handler.__func__))
+        kind = callable_kind(handler)
+        if kind != "sync":
+            name = getattr(handler, "__qualname__", repr(handler))
+            raise TypeError(
+                f"lambda_handler: {name} is an {'async def' if kind == 'async' else kind} "
+                f"function, but Lambda's Python runtime calls the handler and does not await "
+                f"or iterate what it returns, so its body would never run. Make the handler "
+                f"a plain def that runs the async code itself: "
+                f"return asyncio.run(main(event, context))"
+            )
 
         @functools.wraps(handler)
         def instrumented(*args: Any, **kwargs: Any) -> Any:
-            event = args[-2] if len(args) >= 2 else kwargs.get("event")
-            lambda_context = args[-1] if args else kwargs.get("context")
+            global _in_invocation
+            if _in_invocation:  # called from another decorated handler: one line, not two
+                return handler(*args, **kwargs)
+            if "context" in kwargs:  # handler(event, context=ctx)
+                lambda_context = kwargs["context"]
+                event = kwargs["event"] if "event" in kwargs else (args[-1] if args else None)
+            else:
+                lambda_context = args[-1] if args else None
+                event = args[-2] if len(args) >= 2 else kwargs.get("event")
             started = time.perf_counter()
-            cold = _context.begin_invocation(lambda_context)
-            if cold and capture_cold_start_metric:
-                _emit_cold_start(lambda_context, resolved_service)
-            if log_event:
-                logger.info("event", extra={"event": event})
+            _in_invocation = True
             try:
-                result = handler(*args, **kwargs)
-            except BaseException as exc:
-                _finish(logger, resolved_service, started, cold, exc)
-                raise
-            _finish(logger, resolved_service, started, cold, None)
-            return result
+                cold = _context.begin_invocation(lambda_context)
+                if cold and capture_cold_start_metric:
+                    _emit_cold_start(lambda_context, resolved_service)
+                if log_event:
+                    logger.info("event", extra={"event": event})
+                try:
+                    result = handler(*args, **kwargs)
+                except BaseException as exc:
+                    _finish(logger, resolved_service, started, cold, exc)
+                    raise
+                _finish(logger, resolved_service, started, cold, None)
+                return result
+            finally:
+                _in_invocation = False
 
         return instrumented  # type: ignore[return-value]
 
@@ -134,7 +160,28 @@ def _finish(
         pass
     finally:
         try:
-            default_metrics.flush()
+            _flush_metrics(logger, service)
         finally:
             clear_keys()
             _context.end_invocation()
+
+
+def _flush_metrics(logger: Any, service: str) -> None:
+    """Flush the default metrics; a failure is one ERROR line, never an exception."""
+    pending = list(default_metrics._metrics)
+    try:
+        default_metrics.flush()
+    except Exception as exc:
+        try:
+            line = json_line(
+                "ERROR",
+                f"lambda_perf: metrics flush failed ({type(exc).__name__}: {exc}); "
+                f"dropped {len(pending)} metric(s): {', '.join(pending) or '-'}",
+                time.time(),
+                logger.name,
+                service,
+                {"dropped_metrics": pending, "flush_error": type(exc).__name__},
+            )
+            sys.stdout.write(line + "\n")
+        except Exception:
+            pass

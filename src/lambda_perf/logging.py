@@ -3,18 +3,24 @@
 One JSON object per line, with Powertools' key names (``level``, ``message``,
 ``timestamp``, ``service``, ``cold_start``, ``function_request_id``, ``xray_trace_id``),
 so existing CloudWatch Logs Insights queries keep working. ``extra=`` fields and keys
-added with ``append_keys`` are merged at the top level. Values under keys that look like
-secrets are written as ``"***"`` at any depth. A log call never raises.
+added with ``append_keys`` are merged at the top level; one whose name is one of ours
+(``RESERVED_KEYS``) is written as ``extra_<name>`` instead of overwriting it. Values under
+keys that look like secrets are written as ``"***"`` at any depth, in every mapping,
+dataclass, list and tuple. Every line is strict JSON: NaN and infinities are written as
+the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, a container that contains
+itself as ``"<cycle>"``. A log call never raises.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 
 from . import context as _context
 
@@ -33,14 +39,39 @@ __all__ = [
 ]
 
 REDACTED = "***"
+CYCLE = "<cycle>"
+# Matched in keys lower-cased, with "-" read as "_" (x-api-key, Set-Cookie, ...).
 SECRET_WORDS = (
     "secret",
     "password",
+    "passwd",
     "token",
     "authorization",
-    "client_secret",
     "api_key",
     "apikey",
+    "access_key",
+    "accesskey",
+    "private_key",
+    "privatekey",
+    "credential",
+    "cookie",
+)
+# Keys of our own on every line: caller fields of these names are written as extra_<name>.
+RESERVED_KEYS = frozenset(
+    {
+        "level",
+        "message",
+        "timestamp",
+        "service",
+        "logger",
+        "cold_start",
+        "function_name",
+        "function_request_id",
+        "function_memory_size",
+        "xray_trace_id",
+        "tenant_id",
+        "traceback",
+    }
 )
 _FIELDS = "_lambda_perf_fields"  # the LogRecord attribute our extra fields travel in
 _STANDARD_ATTRIBUTES = frozenset(
@@ -75,26 +106,62 @@ def service_name(explicit: str | None = None) -> str:
     )
 
 
-_SECRET_KEY = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
+_SECRET_KEY = re.compile("|".join(SECRET_WORDS))
 _secret_keys: dict[object, bool] = {}  # key -> looks secret?  (keys repeat from line to line)
 
 
 def _looks_secret(key: object) -> bool:
     verdict = _secret_keys.get(key)
     if verdict is None:
-        verdict = _SECRET_KEY.search(str(key)) is not None
+        verdict = _SECRET_KEY.search(str(key).lower().replace("-", "_")) is not None
         if len(_secret_keys) < 4096:
             _secret_keys[key] = verdict
     return verdict
 
 
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of secret-looking keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {k: REDACTED if _looks_secret(k) else redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
+    """A JSON-ready copy of ``value``: the values of secret-looking keys replaced at any
+    depth (in every mapping, dataclass, list and tuple), non-finite floats written as
+    strings, and a container inside itself written as ``"<cycle>"``."""
+    return _clean(value, [])
+
+
+def _clean(value: Any, path: list[int]) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite(value)
+    if kind is dict or isinstance(value, Mapping):
+        items: Any = value.items()
+    elif hasattr(kind, "__dataclass_fields__") and not isinstance(value, type):
+        items = [(name, getattr(value, name, None)) for name in kind.__dataclass_fields__]
+    elif isinstance(value, (list, tuple)):
+        items = None
+    else:
+        return value  # the encoder writes str(value)
+    if id(value) in path:
+        return CYCLE
+    path.append(id(value))
+    try:
+        if items is None:
+            return [_clean(v, path) for v in value]
+        return {
+            (k if type(k) is str else str(k)): REDACTED if _looks_secret(k) else _clean(v, path)
+            for k, v in items
+        }
+    finally:
+        path.pop()
+
+
+def _merge(document: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Caller fields into a line: redacted, and never over one of our keys."""
+    for key, value in redact(fields).items():
+        document[f"extra_{key}" if key in RESERVED_KEYS else key] = value
 
 
 def _xray_trace_id() -> str | None:
@@ -185,13 +252,16 @@ def json_line(
         document["function_name"] = getattr(lambda_context, "function_name", None)
         document["function_request_id"] = getattr(lambda_context, "aws_request_id", None)
         document["function_memory_size"] = getattr(lambda_context, "memory_limit_in_mb", None)
+        tenant = getattr(lambda_context, "tenant_id", None)  # tenant isolation mode
+        if tenant:
+            document["tenant_id"] = tenant
     trace = _xray_trace_id()
     if trace:
         document["xray_trace_id"] = trace
     if _appended:
-        document.update(redact(_appended))
+        _merge(document, _appended)
     if fields:
-        document.update(redact(fields))
+        _merge(document, fields)
     if traceback is not None:
         document["traceback"] = traceback
     return _ENCODER.encode(document)
@@ -204,7 +274,9 @@ def _stringify(value: object) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-_ENCODER = json.JSONEncoder(default=_stringify, ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(
+    default=_stringify, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
 
 
 class _CurrentStdout:

@@ -1,8 +1,11 @@
 """CloudWatch metrics in the Embedded Metric Format (EMF): JSON lines on stdout.
 
 CloudWatch Logs extracts the metrics from the log lines; there is no API call and no
-network. Limits of the EMF specification are checked when a metric is added, so a bad
-name, unit or value fails where it is written, not silently at flush.
+network. Limits of the EMF specification, a missing namespace and name clashes between
+metrics, dimensions and metadata are checked when a metric is added, so a bad name, unit
+or value fails where it is written, not silently at flush. Metadata is written as the
+log lines write fields: strict JSON (NaN and infinities as strings, a container inside
+itself as ``"<cycle>"``), secret-looking keys redacted.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import re
 import sys
 import threading
 import time
+from types import ModuleType
 
 from ._errors import ConfigurationError
-from .logging import service_name
+from .logging import redact, service_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,14 +94,24 @@ class Metrics:
     """
 
     def __init__(self, namespace: str | None = None, service: str | None = None) -> None:
+        self._namespace: str | None = None
         self.namespace = namespace or _namespace_from_environment()
-        if self.namespace is not None:
-            self._check_namespace(self.namespace)
         self.explicit_service = service  # None: as lambda_handler or the environment says
         self._lock = threading.Lock()
         self._metrics: dict[str, dict[str, Any]] = {}
         self._dimensions: dict[str, str] = {}
         self._metadata: dict[str, Any] = {}
+
+    @property
+    def namespace(self) -> str | None:
+        """The CloudWatch namespace; checked when set."""
+        return self._namespace
+
+    @namespace.setter
+    def namespace(self, value: str | None) -> None:
+        if value is not None:
+            self._check_namespace(value)
+        self._namespace = value
 
     @property
     def service(self) -> str:
@@ -120,6 +134,12 @@ class Metrics:
     ) -> None:
         """Add a value to metric ``name`` (the same name may hold up to 100 values)."""
         _check_name("metric", name)
+        if self._namespace is None:
+            raise ConfigurationError(
+                f"metric {name!r} has no namespace to go to: pass namespace=... to "
+                f"Metrics() or lambda_handler(), or set LAMBDA_PERF_METRICS_NAMESPACE (or "
+                f"POWERTOOLS_METRICS_NAMESPACE)"
+            )
         if unit not in UNITS:
             raise ValueError(
                 f"metric {name!r}: unit {unit!r} is not a CloudWatch unit; use one of "
@@ -136,8 +156,11 @@ class Metrics:
         with self._lock:
             metric = self._metrics.get(name)
             if metric is None:
-                if name in self._dimensions or name in self._metadata:
-                    raise ValueError(f"metric {name!r} clashes with a dimension or metadata key")
+                if name == "service" or name in self._dimensions or name in self._metadata:
+                    raise ValueError(
+                        f"metric {name!r} clashes with a dimension or metadata key of the "
+                        f"same name (one EMF line holds both at its top level): rename one"
+                    )
                 self._metrics[name] = {"unit": unit, "resolution": resolution, "values": [value]}
                 return
             if metric["unit"] != unit or metric["resolution"] != resolution:
@@ -161,6 +184,11 @@ class Metrics:
                 f"characters, got {value!r}"
             )
         with self._lock:
+            if name in self._metrics or name in self._metadata:
+                raise ValueError(
+                    f"dimension {name!r} clashes with a metric or metadata key of the same "
+                    f"name (one EMF line holds both at its top level): rename one"
+                )
             keys = {"service", *self._dimensions}
             if name not in keys and len(keys) >= MAX_DIMENSIONS:
                 raise ValueError(
@@ -172,6 +200,11 @@ class Metrics:
         """Add a searchable field to the next flush's lines (not a metric, not a dimension)."""
         _check_name("metadata", key)
         with self._lock:
+            if key == "service" or key in self._metrics or key in self._dimensions:
+                raise ValueError(
+                    f"metadata {key!r} clashes with a metric or dimension of the same name "
+                    f"(one EMF line holds both at its top level): rename one"
+                )
             self._metadata[key] = value
 
     def flush(self) -> None:
@@ -204,6 +237,7 @@ class Metrics:
                 f"POWERTOOLS_METRICS_NAMESPACE)"
             )
         all_dimensions = {"service": self.service, **dimensions}
+        clean_metadata = redact(metadata) if metadata else {}
         timestamp = int(time.time() * 1000)
         names = list(collected)
         lines = []
@@ -227,13 +261,15 @@ class Metrics:
                         }
                     ],
                 },
-                **metadata,
+                **clean_metadata,
                 **all_dimensions,
             }
             for name in chunk:
                 values = collected[name]["values"]
                 document[name] = values[0] if len(values) == 1 else values
-            lines.append(json.dumps(document, default=str, separators=(",", ":")))
+            lines.append(
+                json.dumps(document, default=str, separators=(",", ":"), allow_nan=False)
+            )
         return lines
 
     def single_metric_line(
@@ -256,3 +292,27 @@ add_metric = metrics.add_metric
 add_dimension = metrics.add_dimension
 add_metadata = metrics.add_metadata
 flush = metrics.flush
+
+
+class _DefaultMetricsModule(ModuleType):
+    """This module's type: ``lambda_perf.metrics.namespace = "X"`` (and ``service``)
+    set the default instance's, instead of a module attribute nothing reads."""
+
+    @property
+    def namespace(self) -> str | None:
+        return metrics.namespace
+
+    @namespace.setter
+    def namespace(self, value: str | None) -> None:
+        metrics.namespace = value
+
+    @property
+    def service(self) -> str:
+        return metrics.service
+
+    @service.setter
+    def service(self, value: str) -> None:
+        metrics.service = value
+
+
+sys.modules[__name__].__class__ = _DefaultMetricsModule
