@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -34,10 +35,8 @@ class BrokenEndpoint:
                 continue
             self.connections += 1
             conn.settimeout(2.0)
-            try:
+            with contextlib.suppress(OSError):
                 conn.recv(65536)
-            except OSError:
-                pass
             if self.mode == "close":
                 conn.close()
             else:

@@ -512,17 +512,20 @@ def test_every_async_shape_is_guarded(shape: str) -> None:
         async def fetch(self) -> None:
             raise Down()
 
+    async def one_call() -> None:
+        if shape == "call":
+            await breaker.call(_async_down)
+        elif shape == "partial":
+            await breaker(functools.partial(_async_down, "x"))()
+        elif shape == "callable_object":
+            await breaker(AsyncCallable())()
+        else:
+            await breaker(Client().fetch)()
+
     async def run() -> None:
         for _ in range(3):
             with pytest.raises(Down):
-                if shape == "call":
-                    await breaker.call(_async_down)
-                elif shape == "partial":
-                    await breaker(functools.partial(_async_down, "x"))()
-                elif shape == "callable_object":
-                    await breaker(AsyncCallable())()
-                else:
-                    await breaker(Client().fetch)()
+                await one_call()
         with pytest.raises(CircuitOpenError):
             await breaker.call(_async_down)
 

@@ -33,6 +33,7 @@ class Model:
         self.streak = 0
         self.opened_at = 0.0
         self.probes = 0
+        self.probe_admitted_at = 0.0
 
     def _become(self, state: str, now: float) -> None:
         self.state = state
@@ -47,8 +48,16 @@ class Model:
             self._become("half_open", now)
         if self.state == "closed":
             return "call", self.generation
+        if (
+            self.state == "half_open"
+            and self.probes >= PROBES
+            and now - self.probe_admitted_at >= TIMEOUT  # probe_timeout defaults to timeout
+        ):
+            self.generation += 1  # probes that never reported back lose their slots
+            self.probes = 0
         if self.state == "half_open" and self.probes < PROBES:
             self.probes += 1
+            self.probe_admitted_at = now
             return "probe", self.generation
         return "reject", self.generation
 

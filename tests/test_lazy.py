@@ -467,7 +467,9 @@ def test_a_circular_import_through_a_placeholder_fails_like_a_plain_import(
 
 def test_a_circular_attribute_form_does_not_hang(module_dir: Path) -> None:
     a, b = unique("cyc_attr_a"), unique("cyc_attr_b")
-    write_module(module_dir, a, f"from lambda_perf import LazyImport\nthing = LazyImport({b!r}, 'THING')\n")
+    write_module(
+        module_dir, a, f"from lambda_perf import LazyImport\nthing = LazyImport({b!r}, 'THING')\n"
+    )
     write_module(module_dir, b, f"import {a}\nUSED = {a}.thing.real\nTHING = 1\n")
     module_a = __import__(a)
     done: list[BaseException] = []

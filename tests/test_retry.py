@@ -559,7 +559,7 @@ def test_generator_functions_are_refused_at_decoration() -> None:
     async def async_pages() -> Any:
         yield 1
 
-    with pytest.raises(TypeError, match="generator function.*consumes it"):
+    with pytest.raises(TypeError, match=r"generator function.*consumes it"):
         retry_with_backoff(pages)
     with pytest.raises(TypeError, match="async generator function"):
         retry_with_backoff(max_retries=2)(async_pages)

@@ -26,8 +26,6 @@ from lambda_perf import (
 from lambda_perf import secrets as secrets_module
 from lambda_perf.testing import FakeClock
 
-from broken_endpoint import BrokenEndpoint
-
 SECRET_VALUE = "s3cr3t-Value-that-must-never-leak-7f1c"
 
 
@@ -524,9 +522,7 @@ def reachable_texts(error: BaseException) -> list[str]:
         seen.add(id(exc))
         texts += [str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "__dict__", {}))]
         texts += [str(note) for note in getattr(exc, "__notes__", [])]
-        for chained in (exc.__cause__, exc.__context__):
-            if chained is not None:
-                stack.append(chained)
+        stack.extend(c for c in (exc.__cause__, exc.__context__) if c is not None)
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_globals.get("__name__") == __name__:  # this test's own frame

@@ -54,7 +54,7 @@ def callable_kind(func: object) -> Kind:
         if inner is not None:
             func = inner
             continue
-        call = getattr(type(func), "__call__", None)
+        call = getattr(type(func), "__call__", None)  # noqa: B004 (the method, not callable())
         if call is None or getattr(call, "__code__", None) is None:
             return "sync"  # a builtin, a class, a C callable
         return _code_kind(call.__code__)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 
 def add_note(exc: BaseException, note: str) -> None:
     """``exc.add_note(note)`` where it can be done: never an error of its own (3.10 has no
     notes; a ``__notes__`` that is not a list makes add_note raise TypeError)."""
     notes = getattr(exc, "__notes__", None)
     if notes is None:
-        try:
-            exc.__notes__ = [note]  # what add_note does
-        except (AttributeError, TypeError):
-            pass
+        with contextlib.suppress(AttributeError, TypeError):  # an exception with __slots__
+            exc.__notes__ = [note]  # type: ignore[attr-defined]  # what add_note does
     elif isinstance(notes, list):
         notes.append(note)
 

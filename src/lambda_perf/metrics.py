@@ -267,9 +267,7 @@ class Metrics:
             for name in chunk:
                 values = collected[name]["values"]
                 document[name] = values[0] if len(values) == 1 else values
-            lines.append(
-                json.dumps(document, default=str, separators=(",", ":"), allow_nan=False)
-            )
+            lines.append(json.dumps(document, default=str, separators=(",", ":"), allow_nan=False))
         return lines
 
     def single_metric_line(

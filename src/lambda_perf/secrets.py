@@ -280,9 +280,7 @@ def _fetch_parameter(name: str, decrypt: bool) -> str:
         body = _extension_get(f"/systemsmanager/parameters/get?{query}", what, limits)
     else:
         try:
-            body = dict(
-                _client("ssm", limits).get_parameter(Name=name, WithDecryption=decrypt)
-            )
+            body = dict(_client("ssm", limits).get_parameter(Name=name, WithDecryption=decrypt))
         except Exception as exc:
             raise _wrap_aws_error(what, exc) from exc
     value: str = body["Parameter"]["Value"]
@@ -323,8 +321,7 @@ def _transform(what: str, raw: str | bytes, transform: str | None) -> Any:
             line, column = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
         error = SecretFetchError(
             what,
-            f"transform='json' failed: the value is not valid JSON (line {line}, "
-            f"column {column})",
+            f"transform='json' failed: the value is not valid JSON (line {line}, column {column})",
         )
     else:
         import base64
@@ -392,7 +389,7 @@ def get_secret(
             return hit[2]
     except (KeyError, TypeError):  # not cached; or a bad argument, reported below
         pass
-    hit = None  # an expired value must not sit in this frame if the refresh raises
+    hit = None  # type: ignore[assignment]  # no expired value in this frame if we raise
     return _get_secret(name, max_age, transform, force_fetch, version_stage)
 
 
@@ -438,7 +435,7 @@ def get_parameter(
                 return hit[2]
         except (KeyError, TypeError):  # not cached; or a bad argument, reported below
             pass
-        hit = None
+        hit = None  # type: ignore[assignment]
     return _get_parameter(key, name, max_age, decrypt, transform, force_fetch)
 
 

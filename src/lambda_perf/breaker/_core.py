@@ -311,7 +311,8 @@ class CircuitBreaker:
             result = operation(self.store)
         except Exception as exc:
             self._store_failures += 1
-            pause = min(STORE_BACKOFF_CAP, STORE_BACKOFF_BASE * 2.0 ** min(self._store_failures - 1, 16))
+            doublings = min(self._store_failures - 1, 16)
+            pause = min(STORE_BACKOFF_CAP, STORE_BACKOFF_BASE * 2.0**doublings)
             self._store_retry_at = self.clock() + pause
             if self._store_failures == 1:
                 _log().warning(
