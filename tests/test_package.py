@@ -56,3 +56,10 @@ def test_every_public_name_resolves_and_is_listed_by_dir() -> None:
 def test_unknown_attribute_raises_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         lambda_perf.no_such_name  # noqa: B018
+
+
+def test_no_runtime_dependencies() -> None:
+    from importlib.metadata import requires
+
+    always = [r for r in requires("lambda-perf") or [] if "extra ==" not in r]
+    assert always == []  # boto3/botocore are the [aws] extra; nothing else is needed

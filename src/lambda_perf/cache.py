@@ -21,6 +21,7 @@ import threading
 import time
 
 from ._errors import add_note
+from ._snapstart import jitter_random, register_hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TTLCache", "is_fresh", "ttl_cache"]
 
+register_hooks()  # under SnapStart: reseed the backoff jitter after each restore
 BACKOFF_BASE = 1.0  # seconds before the first retry of a failed refresh (before jitter)
 BACKOFF_CAP = 60.0
 
@@ -187,9 +189,7 @@ class TTLCache:
     def _backoff(self, failures: int) -> float:
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(failures - 1, 32))
         if self._rng is None:
-            import random
-
-            self._rng = random.random
+            self._rng = jitter_random().random
         return ceiling / 2.0 + self._rng() * ceiling / 2.0  # equal jitter: never near zero
 
     def invalidate(self, match: Callable[[Hashable], bool] | None = None) -> int:

@@ -21,6 +21,7 @@ import os
 import threading
 
 from ._errors import ConfigurationError, MissingRegionError
+from ._snapstart import register_hooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -320,6 +321,19 @@ def clear_client_cache() -> None:
         _clients.clear()
         _session = None
         _default_config = None
+
+
+def _drop_idle_connections() -> None:
+    """Close every pooled client's idle HTTP connections (after a SnapStart restore they
+    are stale); the clients open new ones on their next request."""
+    for client in list(_clients.values()):
+        http_session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        close = getattr(http_session, "close", None)
+        if close is not None:
+            close()
+
+
+register_hooks()  # under SnapStart: drop the snapshot's connections after each restore
 
 
 def _after_fork_in_child() -> None:

@@ -24,6 +24,7 @@ from collections import deque
 from . import testing as _testing
 from ._callables import callable_kind, refuse_generators
 from ._errors import CircuitOpenError, add_note
+from ._snapstart import jitter_random, register_hooks
 from .aws_errors import is_retryable_aws_error
 from .context import get_lambda_context
 from .testing import no_sleep_env
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 _log_name = "lambda_perf.retry"
+register_hooks()  # under SnapStart: reseed the jitter source after each restore
 
 
 # --- checking arguments ---------------------------------------------------------------
@@ -488,10 +490,8 @@ class _Run:
             self.reason = "max_retries"
             return None
         rng = self.rng
-        if rng is None:  # first failure of this function: the random module's generator
-            import random
-
-            rng = self.rng = r.rng = random
+        if rng is None:  # first failure of this function: the shared jitter source
+            rng = self.rng = r.rng = jitter_random()
         delay = r.policy(self.attempt - 1, self.previous_delay, r, rng)
         source = exc if exc is not None else self.result
         server = None

@@ -219,7 +219,7 @@ class CircuitBreaker:
         self._window = [0] * window_size
         self._sequence = itertools.count()  # next() is atomic: no lock on success
         # Shared state (store): what we last read, and when (store clock).
-        self._owner = f"{os.getpid()}-{id(self):x}-{os.urandom(4).hex()}"
+        self._owner_id: str | None = None  # made on first use: unique after a SnapStart restore
         self._shared_version = 0
         self._synced_at = float("-inf")  # monotonic, as every cadence here
         self._store_failures = 0  # consecutive store failures
@@ -360,6 +360,12 @@ class CircuitBreaker:
                     self._store_call(lambda s: s.trip(self.name, shared.version, open_until))
         self._synced_at = self.clock()
 
+    def _owner(self) -> str:
+        """Who holds the fleet's probe lease when this breaker wins it."""
+        if self._owner_id is None:
+            self._owner_id = f"{os.getpid()}-{id(self):x}-{os.urandom(4).hex()}"
+        return self._owner_id
+
     def _lease_seconds(self) -> float:
         context = get_lambda_context()
         remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -383,7 +389,7 @@ class CircuitBreaker:
             return "lost"
         lease_until = now + self._lease_seconds()
         won = self._store_call(
-            lambda s: s.acquire_probe(self.name, shared.version, self._owner, lease_until)
+            lambda s: s.acquire_probe(self.name, shared.version, self._owner(), lease_until)
         )
         if won is None:
             return None
@@ -474,7 +480,7 @@ class CircuitBreaker:
     def _record_success(self, permit: _Permit) -> None:
         if permit.probe:
             if self.store is not None:
-                self._store_call(lambda s: s.close(self.name, self._shared_version, self._owner))
+                self._store_call(lambda s: s.close(self.name, self._shared_version, self._owner()))
             self._transition(CircuitState.CLOSED, permit.generation)
             return
         if self._windowed:
