@@ -53,7 +53,10 @@ class _FetchLimits:
         self.max_attempts = max_attempts
 
     def worst_case(self) -> float:
-        return self.max_attempts * (self.connect_timeout + self.read_timeout)
+        """Every attempt timing out, plus botocore's standard-mode sleeps between them
+        (up to 2**(n-1) s before retry n, capped at 20 s)."""
+        sleeps = sum(min(20.0, 2.0 ** (n - 1)) for n in range(1, self.max_attempts))
+        return self.max_attempts * (self.connect_timeout + self.read_timeout) + sleeps
 
 
 _limits: _FetchLimits | None = None  # read from the environment on first use
