@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import sys
 import textwrap
 import types
@@ -18,27 +17,11 @@ from unittest import mock
 
 import pytest
 
+from fresh_interpreter import run_fresh, run_fresh_status
 from lambda_perf import LazyImport, resolve_lazy_imports
 from lambda_perf import lazy as lazy_module
 
 _counter = itertools.count()
-
-
-def run_fresh(code: str, *, path: Path | None = None) -> dict[str, object]:
-    """Run ``code`` in a new interpreter; it must print one JSON object as its last line."""
-    prelude = "import sys, json\n"
-    if path is not None:
-        prelude += f"sys.path.insert(0, {str(path)!r})\n"
-    proc = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
 
 
 @pytest.fixture(autouse=True)
@@ -315,18 +298,6 @@ def test_sharing_the_dict_keeps_reference_counts_exact(module_dir: Path) -> None
 
 
 # --- issue 9: modules that are not plain modules; circular imports ---------------------
-
-
-def run_fresh_status(code: str, *, path: Path) -> subprocess.CompletedProcess[str]:
-    """Like run_fresh, but a crash (SIGSEGV) comes back as a failed process."""
-    prelude = f"import sys, json\nsys.path.insert(0, {str(path)!r})\n"
-    return subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 NOT_PLAIN_MODULES = {

@@ -7,13 +7,11 @@ the hooks that ``snapshot_restore_py`` holds, in each child.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
+from fresh_interpreter import run_fresh
 from lambda_perf import _snapstart, get_aws_client
 
 pytest.importorskip("snapshot_restore_py")
@@ -55,16 +53,7 @@ print(json.dumps({{"draws": draws, "hooks": len(registered)}}))
 
 
 def restore_twice(kind: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RESTORE_TWICE.format(kind=kind))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return run_fresh(RESTORE_TWICE.format(kind=kind))
 
 
 def test_restored_environments_draw_different_jitter() -> None:

@@ -134,7 +134,7 @@ def _clean(value: Any, path: list[int]) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    if isinstance(value, float):
+    if kind is float or isinstance(value, float):
         return value if math.isfinite(value) else _non_finite(value)
     if kind is dict or isinstance(value, Mapping):
         items: Any = value.items()
@@ -158,10 +158,18 @@ def _clean(value: Any, path: list[int]) -> Any:
         path.pop()
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # written as they are
+
+
 def _merge(document: dict[str, Any], fields: Mapping[str, Any]) -> None:
     """Caller fields into a line: redacted, and never over one of our keys."""
-    for key, value in redact(fields).items():
-        document[f"extra_{key}" if key in RESERVED_KEYS else key] = value
+    for key, value in fields.items():
+        if _looks_secret(key):
+            value = REDACTED
+        elif type(value) not in _PLAIN:
+            value = _clean(value, [id(fields)])
+        name = key if type(key) is str else str(key)
+        document[f"extra_{name}" if name in RESERVED_KEYS else name] = value
 
 
 def _xray_trace_id() -> str | None:
