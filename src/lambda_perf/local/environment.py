@@ -282,6 +282,12 @@ class ExecutionEnvironment:
         return self.process is not None and self.process.poll() is None and self.failure is None
 
     @property
+    def usable(self) -> bool:
+        """Starting or running, and not failed: it may take invocations."""
+        process = self.process
+        return self.failure is None and (process is None or process.poll() is None)
+
+    @property
     def busy(self) -> int:
         return len(self._in_flight)
 

@@ -223,7 +223,6 @@ class LocalLambda:
         self._lock = threading.Condition()
         self._idle: list[ExecutionEnvironment] = []
         self._busy: dict[ExecutionEnvironment, int] = {}  # environment -> invocations
-        self._starting = 0
         self._everything: list[ExecutionEnvironment] = []  # every one started, to stop
         self._count = 0
         self._stopped = False
@@ -369,7 +368,7 @@ class LocalLambda:
                 for candidate in list(self._busy):  # Managed Instances: a worker free?
                     if (
                         self._busy[candidate] < candidate.capacity
-                        and candidate.alive
+                        and candidate.usable
                         and candidate.revision == self.config.revision
                     ):
                         self._busy[candidate] += 1
@@ -380,27 +379,27 @@ class LocalLambda:
                         self._busy[candidate] = 1
                         return candidate
                     threading.Thread(target=candidate.stop, daemon=True).start()
-                if len(self._busy) + self._starting < self._limit():
-                    self._starting += 1
+                if len(self._busy) < self._limit():
                     break
                 if not wait:
                     return None
                 self._lock.wait(0.1)
             else:
                 return None
+            # A new environment, busy from the start: in Managed Instances mode other
+            # callers join it (and wait for its init) instead of being throttled.
             self._count += 1
-            index = self._count
-        environment = ExecutionEnvironment(
-            self.config, log=lambda line: self._log(environment, line), index=index
-        )
-        with self._lock:
+            environment = ExecutionEnvironment(
+                self.config, log=lambda line: self._log(environment, line), index=self._count
+            )
             self._everything.append(environment)
-            stopped = self._stopped
-        if not stopped:
-            environment.start()
-        with self._lock:
-            self._starting -= 1
             self._busy[environment] = 1
+        try:
+            environment.start()
+        except OSError as exc:
+            environment.init_error = json.dumps(
+                {"errorType": "Runtime.StartError", "errorMessage": f"cannot start: {exc}"}
+            ).encode()
         return environment
 
     def _release(self, environment: ExecutionEnvironment) -> None:
