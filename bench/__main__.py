@@ -17,6 +17,7 @@ from bench import (
     suite_handler,
     suite_imports,
     suite_lazy,
+    suite_local,
     suite_retry,
     suite_secrets,
 )
@@ -29,6 +30,7 @@ SUITES = {
     "secrets": suite_secrets,
     "handler": suite_handler,
     "imports": suite_imports,
+    "local": suite_local,
 }
 RESULTS = Path(__file__).with_name("results.md")
 

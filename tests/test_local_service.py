@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 pytest.importorskip("awslambdaric")
 
-from lambda_perf.local import FunctionConfig, LocalLambda  # noqa: E402
+from lambda_perf.local import FunctionConfig, LocalLambda
 
 HANDLERS = '''
 import json, os, sys, time
@@ -75,7 +75,9 @@ def handler(event, context):
 def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("functions")
     (root / "app.py").write_text(textwrap.dedent(HANDLERS))
-    (root / "broken.py").write_text("import no_such_module_anywhere\n\ndef handler(e, c):\n    pass\n")
+    (root / "broken.py").write_text(
+        "import no_such_module_anywhere\n\ndef handler(e, c):\n    pass\n"
+    )
     return root
 
 
@@ -228,7 +230,7 @@ def test_an_import_error_is_the_init_error_and_the_next_start_is_new(
 
 def test_a_process_that_exits_is_an_exit_error(serve: Callable[..., LocalLambda]) -> None:
     client = lambda_client(serve())
-    response, body = call(client, {"action": "exit"})
+    _, body = call(client, {"action": "exit"})
     assert body["errorType"] == "Runtime.ExitError"
     assert body["errorMessage"].endswith("Runtime exited with error: exit status 3")
     _, after = call(client, {})

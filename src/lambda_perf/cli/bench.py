@@ -434,7 +434,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.test == "full":
         from rich.console import Console
 
-        Console().print(summary_table(results, memory, price, args.price_requests))
+        console = Console(width=None if sys.stdout.isatty() else 120)  # files: no wrapping
+        console.print(summary_table(results, memory, price, args.price_requests))
     failures = [m for r in results.values() for m in r.failed]
     if failures:
         print(
