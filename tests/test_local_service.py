@@ -28,7 +28,7 @@ pytest.importorskip("awslambdaric")
 
 from lambda_perf.local import FunctionConfig, LocalLambda
 
-HANDLERS = '''
+HANDLERS = """
 import json, os, sys, time
 
 def handler(event, context):
@@ -68,7 +68,7 @@ def handler(event, context):
             "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_REGION", "GREETING",
             "_X_AMZN_TRACE_ID")},
     }
-'''
+"""
 
 
 @pytest.fixture(scope="module")
