@@ -208,23 +208,24 @@ def test_bench_full_against_an_endpoint_restores_the_configuration(
     assert NONCE_VARIABLE not in variables
 
 
-def test_bench_with_a_handler_runs_the_local_service_itself(code_dir: Path, tmp_path: Path) -> None:
+def test_bench_full_with_a_handler_runs_the_local_service_itself(
+    code_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "local.json"
     proc = cli(
-        "bench",
-        "--handler",
-        "tiny.handler",
-        "--code-dir",
-        str(code_dir),
-        "--test",
-        "cold",
-        "--count",
-        "1",
-        "--json",
-    )
+        "bench", "--handler", "tiny.handler", "--code-dir", str(code_dir), "--test", "full",
+        "--count", "2", "--concurrency", "2", "--output", str(output),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    document = json.loads(proc.stdout)
+    for label in (
+        "Cold Start Test 2/2...", "Warm Start Test 2/2...", "Concurrent Test", "Total Time",
+        "Success: 2/2", "Median", "p99", "$ per million",
+    ):  # fmt: skip
+        assert label in proc.stdout, label
+    document = json.loads(output.read_text())
     assert document["target"] == "local"
-    assert document["tests"]["cold"]["succeeded"] == 1
+    assert set(document["tests"]) == {"cold", "warm", "concurrent"}
+    assert document["tests"]["cold"]["succeeded"] == 2
     assert runtime_processes(code_dir) == []
 
 

@@ -62,6 +62,7 @@ def handler(event, context):
         "function_name": context.function_name,
         "memory": context.memory_limit_in_mb,
         "tenant_id": getattr(context, "tenant_id", None),
+        "client_context": context.client_context and context.client_context.custom,
         "env": {k: os.environ.get(k) for k in (
             "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             "AWS_LAMBDA_INITIALIZATION_TYPE", "LAMBDA_TASK_ROOT", "_HANDLER", "TZ",
@@ -337,10 +338,17 @@ def test_max_concurrency_runs_invocations_in_parallel_in_one_environment(
     assert len(service.pids) == 1  # ... of one environment
 
 
-def test_the_tenant_id_reaches_the_context(serve: Callable[..., LocalLambda]) -> None:
-    service = serve()
-    result = service.invoke(b"{}", tenant_id="tenant-7")
-    assert json.loads(result.payload)["tenant_id"] == "tenant-7"
+def test_the_tenant_id_and_client_context_reach_the_context(
+    serve: Callable[..., LocalLambda],
+) -> None:
+    client = lambda_client(serve())
+    context = base64.b64encode(json.dumps({"custom": {"app": "mobile"}}).encode()).decode()
+    _, body = call(client, {}, TenantId="tenant-7", ClientContext=context)
+    assert body["tenant_id"] == "tenant-7"
+    assert body["client_context"] == {"app": "mobile"}
+    with pytest.raises(ClientError) as info:
+        call(client, {}, ClientContext="not base64!")
+    assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
 
 
 def test_a_stale_post_for_an_earlier_invocation_gets_410(serve: Callable[..., LocalLambda]) -> None:

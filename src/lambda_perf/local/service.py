@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from lambda_perf._errors import ConfigurationError
 
@@ -145,8 +145,16 @@ class _ApiHandler(BaseHTTPRequestHandler):
 
     def _invoke(self, service: LocalLambda, body: bytes) -> None:
         kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        client_context = self.headers.get("X-Amz-Client-Context")
+        client_context = _client_context(self.headers.get("X-Amz-Client-Context"))
         tenant_id = self.headers.get("X-Amz-Tenant-Id")
+        qualifier = parse_qs(urlparse(self.path).query).get("Qualifier", ["$LATEST"])[0]
+        if qualifier != "$LATEST":
+            raise ServiceError(
+                404,
+                "ResourceNotFoundException",
+                f"Function not found: {service.config.arn}:{qualifier} (the local service "
+                f"serves $LATEST only)",
+            )
         if kind not in ("RequestResponse", "Event", "DryRun"):
             raise ServiceError(
                 400,
@@ -196,6 +204,23 @@ class _ApiServer(ThreadingHTTPServer):
         """A caller that hung up is not the service's failure."""
         if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
             super().handle_error(request, client_address)
+
+
+def _client_context(header: str | None) -> str | None:
+    """X-Amz-Client-Context is base64 of a JSON object; the runtime gets the JSON."""
+    if not header:
+        return None
+    try:
+        text = base64.b64decode(header, validate=True).decode()
+        if not isinstance(json.loads(text), dict):
+            raise ValueError
+    except ValueError:
+        raise ServiceError(
+            400,
+            "InvalidRequestContentException",
+            "Client context must be a valid Base64-encoded JSON object.",
+        ) from None
+    return text
 
 
 def _print_line(line: str) -> None:
