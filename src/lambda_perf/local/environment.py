@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import queue
+import random
 import re
 import select
 import signal
@@ -39,6 +40,16 @@ MONITOR_INTERVAL_S = 0.02
 _POST_PATH = re.compile(rf"^{RUNTIME_PREFIX}/invocation/([^/]+)/(response|error)$")
 
 
+class _Ids(random.Random):
+    """Request, invocation and trace ids: unique, not secret (no syscall per id)."""
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self.getrandbits(128), version=4)
+
+
+_ids = _Ids()
+
+
 @dataclass
 class Invocation:
     """One invocation, as handed to a runtime and as it ended."""
@@ -49,12 +60,12 @@ class Invocation:
     client_context: str | None = None
     cognito_identity: str | None = None
     tenant_id: str | None = None
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invocation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: str(_ids.uuid4()))
+    invocation_id: str = field(default_factory=lambda: f"{_ids.getrandbits(128):032x}")
     trace_id: str = field(
         default_factory=lambda: (
-            f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent="
-            f"{uuid.uuid4().hex[:16]};Sampled=0"
+            f"Root=1-{int(time.time()):08x}-{_ids.getrandbits(96):024x};Parent="
+            f"{_ids.getrandbits(64):016x};Sampled=0"
         )
     )
     # How it ended: "ok", "error" (the function's), or the environment's failure:
