@@ -1,4 +1,5 @@
-"""Development sessions: tests, tests_all, lint, typing, bench and example (``nox -l``)."""
+"""Development sessions: tests, tests_all, lint, typing, bench, example and quickstart
+(``nox -l``)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def example(session: nox.Session) -> None:
-    """A short demo of what exists so far, against a local moto server (no AWS account)."""
+    """The Vanta sync end to end: local Lambda service, fake Vanta API, moto server."""
+    _install(session, "tests")
+    session.run("python", "examples/vanta_sync/run_local.py", *session.posargs)
+
+
+@nox.session
+def quickstart(session: nox.Session) -> None:
+    """A tour of every utility against a local moto server (no AWS account)."""
     _install(session, "tests")
     session.run("python", "examples/quickstart.py", *session.posargs)
