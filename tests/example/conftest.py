@@ -59,7 +59,7 @@ class Deployment:
     def verify(self, date: str) -> list[str]:
         return run_local.verify(self.s3, self.bucket, "vanta/", date, self.fake)
 
-    def keys(self, prefix: str = "vanta/") -> list[str]:
+    def object_keys(self, prefix: str = "vanta/") -> list[str]:
         return [
             item["Key"]
             for page in self.s3.get_paginator("list_objects_v2").paginate(

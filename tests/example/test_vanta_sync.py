@@ -32,7 +32,7 @@ def test_a_full_sync_stores_every_record_then_a_rerun_is_skipped(
     }
     assert d.verify(DATE) == []
     assert not [
-        k for k in d.keys() if "/run=" in k or k.endswith(("lease.json", "checkpoint.json"))
+        k for k in d.object_keys() if "/run=" in k or k.endswith(("lease.json", "checkpoint.json"))
     ]
     pages = d.page_requests()
     assert {p["page_size"] for p in pages} == {"100"}
@@ -45,11 +45,14 @@ def test_a_full_sync_stores_every_record_then_a_rerun_is_skipped(
     assert final["vulnerabilities_count"] == 250
     assert final["remediations_count"] == 120
     assert final["cold_start"] is True
-    assert final["status"] == "complete" and final["parts"] == 5
+    assert final["status"] == "complete"
+    assert final["parts"] == 5
     assert final["duration_ms"] > 0
     emf = [x for x in lines if "_aws" in x and "VulnerabilitiesFetched" in x]
-    assert emf[0]["PagesFetched"] == 5 and emf[0]["TokenMints"] == 1
-    assert emf[0]["ObjectsStored"] == 5 and emf[0]["BytesStored"] > 0
+    assert emf[0]["PagesFetched"] == 5
+    assert emf[0]["TokenMints"] == 1
+    assert emf[0]["ObjectsStored"] == 5
+    assert emf[0]["BytesStored"] > 0
 
     again, _ = d.invoke({"date": DATE})
     assert again["status"] == "skipped"
@@ -64,20 +67,23 @@ def test_a_forced_rerun_replaces_the_date_and_a_failed_one_leaves_it_intact(
     first = d.manifest(DATE)
     assert first is not None
     forced, error = d.invoke({"date": DATE, "force": True})
-    assert error is None and forced["status"] == "complete"
+    assert error is None
+    assert forced["status"] == "complete"
     second = d.manifest(DATE)
-    assert second is not None and second["run_id"] != first["run_id"]
+    assert second is not None
+    assert second["run_id"] != first["run_id"]
     assert d.verify(DATE) == []
     # A forced re-run that fails midway: the published date is untouched.
     d.fake.set_faults(malformed="not_json", malformed_at=len(d.page_requests()) + 3)
     failed, error = d.invoke({"date": DATE, "force": True})
-    assert error == "Unhandled" and failed["errorType"] == "VantaApiError"
+    assert error == "Unhandled"
+    assert failed["errorType"] == "VantaApiError"
     assert d.manifest(DATE) == second
     assert d.verify(DATE) == []
     d.fake.set_faults()
     retried, _ = d.invoke({"date": DATE, "force": True})
     assert retried["status"] == "complete"
-    assert not [k for k in d.keys() if "/run=" in k]  # the failed run's parts are gone
+    assert not [k for k in d.object_keys() if "/run=" in k]  # the failed run's parts are gone
     assert d.verify(DATE) == []
 
 
@@ -88,7 +94,8 @@ def test_429s_are_retried_honouring_retry_after(
     d = deploy(faults={"rate_limit_at": [2], "retry_after": retry_after})
     started = time.monotonic()
     result, error = d.invoke({"date": DATE})
-    assert error is None and result["status"] == "complete"
+    assert error is None
+    assert result["status"] == "complete"
     assert d.verify(DATE) == []
     pages = d.page_requests()
     assert pages[1]["cursor"] == pages[2]["cursor"]  # the throttled page, asked again
@@ -99,7 +106,8 @@ def test_429s_are_retried_honouring_retry_after(
 def test_a_burst_of_5xx_is_retried(deploy: Callable[..., Deployment]) -> None:
     d = deploy(faults={"error_burst_at": 2, "error_burst": 3})
     result, error = d.invoke({"date": DATE})
-    assert error is None and result["status"] == "complete"
+    assert error is None
+    assert result["status"] == "complete"
     assert d.verify(DATE) == []
 
 
@@ -123,8 +131,10 @@ def test_a_token_revoked_mid_sync_is_minted_once_and_nothing_is_lost(
 ) -> None:
     d = deploy(faults={"revoke_at": 3})
     result, error = d.invoke({"date": DATE})
-    assert error is None and result["status"] == "complete"
-    assert d.token_requests() == 2  # the first, and exactly one more
+    assert error is None
+    assert result["status"] == "complete"
+    assert d.token_requests() == 2  # the first,
+    assert exactly one more
     assert d.verify(DATE) == []
 
 
@@ -171,7 +181,7 @@ def test_a_run_short_of_time_checkpoints_continues_itself_and_completes(
     # Each continuation mints at most one token (a new environment's first request, or a
     # 401 after another environment's mint revoked the cached one): never in a loop.
     assert d.token_requests() <= manifest["continuations"] + 1
-    assert not [k for k in d.keys() if "/run=" in k or k.endswith("checkpoint.json")]
+    assert not [k for k in d.object_keys() if "/run=" in k or k.endswith("checkpoint.json")]
 
 
 def test_two_overlapping_runs_one_syncs_the_other_is_skipped(
@@ -181,11 +191,12 @@ def test_two_overlapping_runs_one_syncs_the_other_is_skipped(
     results: list[Any] = []
     first = threading.Thread(target=lambda: results.append(d.invoke({"date": DATE})[0]))
     first.start()
-    d.wait_for(lambda: any(k.endswith("lease.json") for k in d.keys("vanta/_runs/")), 30)
+    d.wait_for(lambda: any(k.endswith("lease.json") for k in d.object_keys("vanta/_runs/")), 30)
     second, _ = d.invoke({"date": DATE})
     first.join(60)
     assert second["status"] == "skipped"
     assert results[0]["status"] == "complete"
     skipped = [x for x in d.lines if "Sync skipped" in x]
-    assert skipped and "holds the lease" in skipped[0]
+    assert skipped
+    assert "holds the lease" in skipped[0]
     assert d.verify(DATE) == []
