@@ -133,8 +133,7 @@ def test_a_token_revoked_mid_sync_is_minted_once_and_nothing_is_lost(
     result, error = d.invoke({"date": DATE})
     assert error is None
     assert result["status"] == "complete"
-    assert d.token_requests() == 2  # the first,
-    assert exactly one more
+    assert d.token_requests() == 2  # the first, and exactly one more
     assert d.verify(DATE) == []
 
 
