@@ -366,7 +366,8 @@ class ExecutionEnvironment:
         limit = max(INIT_LIMIT_S, self.timeout_s)
         deadline = time.perf_counter() + limit
         while not self._ready.wait(0.005):
-            if self.init_error is not None or not self.alive:
+            # Not started yet is fine (another caller is starting it); dead is not.
+            if self.init_error is not None or not self.usable:
                 return False
             if time.perf_counter() > deadline:
                 self.init_error = json.dumps(
