@@ -199,3 +199,54 @@ def test_two_overlapping_runs_one_syncs_the_other_is_skipped(
     assert skipped
     assert "holds the lease" in skipped[0]
     assert d.verify(DATE) == []
+
+
+def test_an_s3_failure_mid_run_ends_in_the_dlq_and_a_later_run_completes(
+    deploy: Callable[..., Deployment],
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3_server.start()
+    host, port = s3_server.get_host_and_port()
+    try:
+        d = deploy(
+            s3_url=f"http://{host}:{port}",
+            faults={"slow_ms": 40},
+            max_retry_attempts=2,
+            # A short lease: the run that S3 failed could not release it, so the later
+            # run waits for it to expire, as a run after a crash does.
+            env={"AWS_MAX_ATTEMPTS": "2", "VANTA_SYNC_LEASE_SECONDS": "3"},
+        )
+        client = __import__("boto3").client(
+            "lambda", endpoint_url=d.service.endpoint_url, region_name="us-east-1"
+        )
+        client.invoke(
+            FunctionName="vanta-vuln-sync",
+            InvocationType="Event",
+            Payload=json.dumps({"date": DATE}).encode(),
+        )
+        d.wait_for(lambda: [k for k in d.object_keys("vanta/_runs/") if "/run=" in k], 30)
+        s3_server.stop()  # S3 goes away mid-run; SQS and Secrets Manager stay up
+        messages = d.wait_for(
+            lambda: d.sqs.receive_message(
+                QueueUrl=d.dlq_url, MessageAttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages"),
+            60,
+        )
+        assert json.loads(messages[0]["Body"]) == {"date": DATE}
+        assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"]
+        retries = [x for x in d.lines if "retry" in x and "async invocation" in x]
+        assert len(retries) == 2  # Lambda's two asynchronous retries, then the DLQ
+        # S3 is back on the same port (moto keeps its state in the process, so the bucket
+        # and the failed run's staged parts and lease are still there): a later run
+        # cleans up after it and completes the date.
+        s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        s3_server.start()
+        result, error = d.invoke({"date": DATE})
+        assert error is None
+        assert result["status"] == "complete"
+        assert d.verify(DATE) == []
+        assert not [k for k in d.object_keys() if "/run=" in k]  # the failed run's parts
+    finally:
+        s3_server.stop()

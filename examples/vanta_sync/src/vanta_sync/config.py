@@ -56,4 +56,5 @@ class Settings:
             part_max_records=_int("VANTA_SYNC_PART_RECORDS", 10_000),
             part_max_bytes=_int("VANTA_SYNC_PART_BYTES", 8 * 1024 * 1024),
             retry_base_delay=float(os.environ.get("VANTA_SYNC_RETRY_BASE_DELAY", "0.5")),
+            lease_seconds=_int("VANTA_SYNC_LEASE_SECONDS", 120, 3),
         )

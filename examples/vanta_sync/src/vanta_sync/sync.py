@@ -84,7 +84,13 @@ def run(
             state["continuations"] += 1
         return _sync(settings, storage, client, state, time_left)
     finally:
-        storage.release_lease(run_id)
+        try:
+            storage.release_lease(run_id)
+        except Exception as exc:  # never hide the run's own error; the lease expires
+            log.warning(
+                "could not release the run lease; it expires on its own",
+                extra={"date": date, "run_id": run_id, "error": type(exc).__name__},
+            )
 
 
 def _sync(
