@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import (
     suite_breaker,
     suite_clients,
+    suite_example,
     suite_handler,
     suite_imports,
     suite_lazy,
@@ -31,6 +32,7 @@ SUITES = {
     "handler": suite_handler,
     "imports": suite_imports,
     "local": suite_local,
+    "example": suite_example,
 }
 RESULTS = Path(__file__).with_name("results.md")
 
