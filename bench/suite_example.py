@@ -146,7 +146,8 @@ def run(repeats: int) -> list[Table]:
     table.notes += [
         f"Wall time; the fake API, moto and the benchmark share this process and the "
         f"machine's 2 cores with the function's environment. Both candidates fetch every "
-        f"page from identical fake APIs (one each: one live token per application) and store the same {sum(map(len, bodies)):,} bytes; "
+        f"page from identical fake APIs (one each: one live token per application) and "
+        f"store the same {sum(map(len, bodies)):,} bytes; "
         f"the sync also parses every record, checks ids, writes gzipped JSON Lines, stages "
         f"{len(bodies)} parts, copies them into place and writes the manifest.",
         f"Target: the sync at most 1.5x the floor: measured {ratio:.2f}x "
