@@ -384,15 +384,21 @@ class ExecutionEnvironment:
         """Kill the process group now; in-flight invocations fail for ``reason``."""
         if self.failure is None:
             self.failure = reason
+        self._kill_group()
+        self._fail_in_flight()
+
+    def _kill_group(self) -> None:
+        """SIGKILL the runtime's process group (its workers too) and reap it."""
         process = self.process
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(5)
-        self._fail_in_flight()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
 
     def stop(self) -> None:
         """Stop the runtime (by PID, its whole group) and the Runtime API."""
@@ -401,17 +407,9 @@ class ExecutionEnvironment:
             self._queue.put(None)  # release pollers
         if self.failure is None:
             self.failure = "stopped"
-        process = self.process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                process.kill()
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(5)
-            if process.stdout is not None:
-                process.stdout.close()
+        self._kill_group()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
         self._fail_in_flight()
         self._server.shutdown()
         self._server.server_close()
