@@ -1,5 +1,5 @@
-"""Development sessions: tests, tests_all, lint, typing, bench, example and quickstart
-(``nox -l``)."""
+"""Development sessions: tests, tests_all, lint, typing, bench, example, template and
+quickstart (``nox -l``)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,13 @@ def example(session: nox.Session) -> None:
     """The Vanta sync end to end: local Lambda service, fake Vanta API, moto server."""
     _install(session, "tests")
     session.run("python", "examples/vanta_sync/run_local.py", *session.posargs)
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """The example's SAM template: cfn-lint, aws-sam-translator, checkov, a moto deploy."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "template"))
+    session.run("pytest", "tests/example/test_template.py", *session.posargs)
 
 
 @nox.session
