@@ -14,8 +14,6 @@ from typing import Any
 import boto3
 import pytest
 
-pytest.importorskip("awslambdaric")
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vanta_sync"
 sys.path.insert(0, str(EXAMPLE))
 
@@ -88,6 +86,7 @@ class Deployment:
 def deploy(moto_server: str, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     """deploy(vulnerabilities=, remediations=, faults=, timeout=, env=, s3_url=) starts the
     fake API and the function; everything is stopped after the test, by PID."""
+    pytest.importorskip("awslambdaric")
     made: list[tuple[LocalLambda, Any]] = []
 
     def make(
