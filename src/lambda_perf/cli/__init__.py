@@ -100,6 +100,59 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--price-arm", type=float, default=0.0000133334, help="$ per GB-s")
     bench.add_argument("--price-requests", type=float, default=0.20, help="$ per million")
     add_function_options(bench)
+
+    cost = commands.add_parser(
+        "cost",
+        help="what invocations cost (GB-seconds, requests, billed init)",
+        epilog="example:\n  lambda-perf cost --memory 1024 1536 --duration-ms 10000 6000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cost.add_argument("--memory", type=int, nargs="+", required=True, metavar="MB")
+    cost.add_argument("--duration-ms", type=float, nargs="+", required=True, metavar="MS")
+    cost.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64")
+    cost.add_argument("--invocations", type=int, default=1_000_000)
+    cost.add_argument("--init-ms", type=float, default=0.0, help="billed init per cold start")
+    cost.add_argument("--cold-ratio", type=float, default=0.0, help="share of cold invocations")
+    cost.add_argument("--price-x86", type=float, default=0.0000166667, help="$ per GB-s")
+    cost.add_argument("--price-arm", type=float, default=0.0000133334, help="$ per GB-s")
+    cost.add_argument("--price-requests", type=float, default=0.20, help="$ per million")
+    cost.add_argument("--json", action="store_true")
+
+    dlq = commands.add_parser("dlq", help="inspect and safely replay a dead-letter queue")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="SUBCOMMAND", required=True)
+    show = dlq_commands.add_parser("show", help="list messages without receiving them for good")
+    show.add_argument("--queue-url", required=True)
+    show.add_argument("--max", type=int, default=50)
+    show.add_argument("--region")
+    replay = dlq_commands.add_parser(
+        "replay",
+        help="re-invoke the function with each message; delete only what it accepted",
+        epilog="example:\n  lambda-perf dlq replay --queue-url URL --function vanta-vuln-sync",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("--queue-url", required=True)
+    replay.add_argument("--function", required=True)
+    replay.add_argument("--endpoint-url", help="a Lambda-compatible endpoint (local service)")
+    replay.add_argument("--max", type=int)
+    replay.add_argument("--dry-run", action="store_true")
+    replay.add_argument(
+        "--invocation-type", choices=("Event", "RequestResponse"), default="RequestResponse"
+    )
+    replay.add_argument("--rate", type=float, help="invocations per second at most")
+    replay.add_argument("--region")
+
+    imports = commands.add_parser(
+        "imports",
+        help="what a handler's imports cost at init, and what to defer",
+        epilog="example:\n  lambda-perf imports vanta_sync.handler.handler --code-dir src",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imports.add_argument("handler", help="module.function or path/to/file.py:function")
+    imports.add_argument("--code-dir")
+    imports.add_argument("--env", action="append", metavar="KEY=VALUE")
+    imports.add_argument("--env-file")
+    imports.add_argument("--top", type=int, default=15)
+    imports.add_argument("--json", action="store_true")
     return parser
 
 
@@ -113,6 +166,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import local
 
             return local.run(args)
+        if args.command == "cost":
+            from . import cost
+
+            return cost.run(args)
+        if args.command == "dlq":
+            from . import dlq
+
+            return dlq.run(args)
+        if args.command == "imports":
+            from . import imports
+
+            return imports.run(args)
         from . import bench
 
         return bench.run(args)

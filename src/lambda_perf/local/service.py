@@ -573,7 +573,7 @@ class LocalLambda:
         except (ValueError, AttributeError):
             message = invocation.body.decode("utf-8", "replace")
         try:
-            _sqs_for(url, self.config.region).send_message(
+            sqs_client_for(url, self.config.region).send_message(
                 QueueUrl=url,
                 MessageBody=payload.decode("utf-8", "replace"),
                 MessageAttributes={
@@ -593,7 +593,7 @@ class LocalLambda:
         self._log(None, f"async invocation {request_id} sent to the DLQ {url}")
 
 
-def _sqs_for(queue_url: str, region: str) -> Any:
+def sqs_client_for(queue_url: str, region: str) -> Any:
     """An SQS client for the queue: its own host when it is not AWS (a local server)."""
     from lambda_perf.clients import get_aws_client
 
