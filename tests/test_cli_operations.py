@@ -18,7 +18,7 @@ from lambda_perf.cli.cost import PRICE_ARM, PRICE_X86, estimate
 
 pytest.importorskip("awslambdaric")
 
-from lambda_perf.local import FunctionConfig, LocalLambda  # noqa: E402
+from lambda_perf.local import FunctionConfig, LocalLambda
 
 # --- cost ---------------------------------------------------------------------------------
 
@@ -192,8 +192,9 @@ def test_imports_flags_a_heavy_top_level_import(
         "import heavy_dep\nimport boto3\n\ns3 = boto3.client('s3')\n\n"
         "def handler(event, context):\n    return heavy_dep.VALUE\n"
     )
-    assert main(["imports", "app.handler", "--code-dir", str(code), "--json",
-                 "--env", f"PYTHONPATH={site}", "--env", "AWS_DEFAULT_REGION=us-east-1"]) == 0  # fmt: skip
+    args = ["imports", "app.handler", "--code-dir", str(code), "--json"]
+    args += ["--env", f"PYTHONPATH={site}", "--env", "AWS_DEFAULT_REGION=us-east-1"]
+    assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     flagged = {item["module"]: item for item in report["defer"]}
     assert "heavy_dep" in flagged
@@ -217,8 +218,8 @@ def test_imports_flags_nothing_when_the_handler_is_lazy(
         "heavy_dep = LazyImport('heavy_dep')\n\n"
         "def handler(event, context):\n    get_aws_client('s3')\n    return heavy_dep.VALUE\n"
     )
-    assert main(["imports", "app.handler", "--code-dir", str(code), "--json",
-                 "--env", f"PYTHONPATH={site}"]) == 0  # fmt: skip
+    args = ["imports", "app.handler", "--code-dir", str(code), "--json"]
+    assert main([*args, "--env", f"PYTHONPATH={site}"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["defer"] == []
     assert report["module_level_clients"] == []
