@@ -79,7 +79,7 @@ def example(session: nox.Session) -> None:
 @nox.session
 def template(session: nox.Session) -> None:
     """The example's SAM template: cfn-lint, aws-sam-translator, checkov, a moto deploy."""
-    _install(session, "tests")  # the test suite's fixtures (moto server) come with it
+    _install(session, "template")
     session.run("pytest", "tests/example/test_template.py", *session.posargs)
 
 

@@ -232,3 +232,118 @@ def test_imports_reports_an_import_failure_as_a_usage_error(
     (tmp_path / "app.py").write_text("import no_such_module_here\n")
     assert main(["imports", "app.handler", "--code-dir", str(tmp_path)]) == 2
     assert "no_such_module_here" in capsys.readouterr().err
+
+
+# --- tune ---------------------------------------------------------------------------------
+
+TINY = """
+import os, time
+
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"memory": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}
+"""
+
+
+@pytest.fixture
+def tunable(tmp_path: Path) -> Iterator[LocalLambda]:
+    (tmp_path / "tiny.py").write_text(textwrap.dedent(TINY))
+    config = FunctionConfig.from_handler("tiny.handler", tmp_path, function_name="tiny", memory=256)
+    with LocalLambda(config, log=lambda line: None) as service:
+        yield service
+
+
+def tune_args(service: LocalLambda, *extra: str) -> list[str]:
+    return ["tune", "--function", "tiny", "--endpoint-url", service.endpoint_url,
+            "--memory", "128,512,1024", "--count", "5", *extra]  # fmt: skip
+
+
+def test_tune_measures_each_size_recommends_and_restores(
+    tunable: LocalLambda, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picture = tmp_path / "tune.png"
+    assert main([*tune_args(tunable, "--json", "--plot", str(picture))]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [s["memory_mb"] for s in document["sizes"]] == [128, 512, 1024]
+    for size in document["sizes"]:
+        assert len(size["invocations"]) == 5
+        assert size["average_ms"] > 0
+        assert size["cost"] > 0
+    assert set(document["picks"]) == {"cost", "speed", "balanced"}
+    assert document["recommendation"] == document["picks"]["balanced"]
+    assert tunable.config.memory == 256  # restored
+    import matplotlib.image
+
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(picture).shape[0] > 100  # the PNG opens
+
+
+def test_tune_apply_keeps_the_recommended_size(
+    tunable: LocalLambda, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*tune_args(tunable, "--strategy", "cost", "--apply")]) == 0
+    out = capsys.readouterr().out
+    assert "recommendation (cost):" in out
+    recommended = int(out.split("recommendation (cost): ")[1].split(" MB")[0])
+    assert tunable.config.memory == recommended
+
+
+def test_tune_restores_after_an_injected_failure(
+    tunable: LocalLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambda_perf.cli import bench as bench_module
+
+    calls: list[int] = []
+    original = bench_module.Bench.invoke
+
+    def failing(self: Any, test: str, index: int) -> Any:
+        calls.append(1)
+        if len(calls) == 7:  # midway through the second size
+            raise KeyboardInterrupt
+        return original(self, test, index)
+
+    monkeypatch.setattr(bench_module.Bench, "invoke", failing)
+    assert main(tune_args(tunable)) == 130
+    assert tunable.config.memory == 256
+
+
+def test_tune_restores_after_ctrl_c(tunable: LocalLambda, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    event = tmp_path / "slow.json"
+    event.write_text('{"sleep": 0.3}')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambda_perf.cli", *tune_args(tunable, "--event", str(event))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        while "512 MB" not in proc.stdout.readline():
+            pass
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, stderr
+    assert tunable.config.memory == 256  # restored by the interrupted command
+
+
+def test_a_size_whose_invocations_all_fail_is_excluded() -> None:
+    from lambda_perf.cli.bench import Measurement
+    from lambda_perf.cli.tune import SizeResult, choose, summarise, trimmed
+
+    assert trimmed([5.0, 1.0, 3.0, 2.0, 4.0], 0.2) == [2.0, 3.0, 4.0]
+    good = SizeResult(512, [Measurement("t", i, 1.0, True, duration_ms=10.0 + i, billed_ms=11 + i)
+                            for i in range(5)])  # fmt: skip
+    bad = SizeResult(128, [Measurement("t", 0, 1.0, False, error="Runtime.OutOfMemory")])
+    for result in (good, bad):
+        summarise(result, 0.2, PRICE_X86, 0.2)
+    assert bad.excluded is not None
+    assert "Runtime.OutOfMemory" in bad.excluded
+    assert good.average_ms == pytest.approx(12.0)
+    assert choose([good, bad], 0.5) == {"cost": 512, "speed": 512, "balanced": 512}

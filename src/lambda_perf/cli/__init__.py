@@ -29,12 +29,13 @@ class UsageError(Exception):
     """A command line that cannot run: exit code 2, with the message."""
 
 
-def add_function_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe a local function (serve, invoke, bench --handler)."""
+def add_function_options(parser: argparse.ArgumentParser, *, memory: bool = True) -> None:
+    """The options that describe a local function (serve, invoke, bench/tune --handler)."""
     group = parser.add_argument_group("local function")
     group.add_argument("--code-dir", help="the task root (default: the current directory)")
     group.add_argument("--function-name", help="default: from the handler")
-    group.add_argument("--memory", type=int, default=128, metavar="MB", help="default 128")
+    if memory:
+        group.add_argument("--memory", type=int, default=128, metavar="MB", help="default 128")
     group.add_argument("--timeout", type=int, default=3, metavar="S", help="default 3")
     group.add_argument(
         "--env", action="append", metavar="KEY=VALUE", help="an environment variable (repeat)"
@@ -118,6 +119,33 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--price-requests", type=float, default=0.20, help="$ per million")
     cost.add_argument("--json", action="store_true")
 
+    tune = commands.add_parser(
+        "tune",
+        help="the memory size that is cheapest, fastest or balanced (Power Tuning's method)",
+        epilog="example:\n  lambda-perf tune --handler app.handler --memory 512,1024,1536",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tune_target = tune.add_mutually_exclusive_group(required=True)
+    tune_target.add_argument("--function", help="a deployed function's name or ARN")
+    tune_target.add_argument("--handler", help="tune this handler on the local service")
+    tune.add_argument("--endpoint-url")
+    tune.add_argument("--memory", required=True, help="sizes, comma-separated: 512,1024,1536")
+    tune.add_argument("--count", type=int, default=10, help="invocations per size")
+    tune.add_argument("--event")
+    tune.add_argument("--strategy", choices=("cost", "speed", "balanced"), default="balanced")
+    tune.add_argument("--balanced-weight", type=float, default=0.5, help="0 speed .. 1 cost")
+    tune.add_argument("--concurrency", type=int, default=1)
+    tune.add_argument("--discard", type=float, default=0.2, help="top and bottom share dropped")
+    tune.add_argument("--only-cold", action="store_true", help="force a cold start each time")
+    tune.add_argument("--plot", help="a PNG or SVG of duration and cost by memory")
+    tune.add_argument("--apply", action="store_true", help="keep the recommended memory size")
+    tune.add_argument("--json", action="store_true")
+    tune.add_argument("--arch", choices=("x86_64", "arm64"))
+    tune.add_argument("--price-x86", type=float, default=0.0000166667)
+    tune.add_argument("--price-arm", type=float, default=0.0000133334)
+    tune.add_argument("--price-requests", type=float, default=0.20)
+    add_function_options(tune, memory=False)
+
     dlq = commands.add_parser("dlq", help="inspect and safely replay a dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", metavar="SUBCOMMAND", required=True)
     show = dlq_commands.add_parser("show", help="list messages without receiving them for good")
@@ -174,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import dlq
 
             return dlq.run(args)
+        if args.command == "tune":
+            from . import tune
+
+            return tune.run(args)
         if args.command == "imports":
             from . import imports
 

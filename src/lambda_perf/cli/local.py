@@ -38,7 +38,8 @@ def make_config(args: argparse.Namespace, handler: str) -> FunctionConfig:
         handler,
         args.code_dir,
         function_name=args.function_name,
-        memory=args.memory,
+        # tune's --memory is the list of sizes to try: its function starts at 128 MB
+        memory=args.memory if isinstance(getattr(args, "memory", None), int) else 128,
         timeout=args.timeout,
         environment=parse_env_pairs(args.env, args.env_file),
         reserved_concurrency=args.reserved_concurrency,
