@@ -359,6 +359,15 @@ def _lambda_client(args: argparse.Namespace, endpoint_url: str | None, local: bo
     )
 
 
+def target(args: argparse.Namespace, stack: ExitStack) -> tuple[Any, str]:
+    """The boto3 lambda client and function name: the local service started for the run
+    (``--handler``), or a deployed function (``--function``, ``--endpoint-url``)."""
+    if args.handler is not None:
+        service = start_service(args, args.handler, stack)
+        return _lambda_client(args, service.endpoint_url, local=True), service.config.function_name
+    return _lambda_client(args, args.endpoint_url, local=False), args.function
+
+
 def run(args: argparse.Namespace) -> int:
     event = read_event(args.event)
     if args.count is not None and args.count < 1:
@@ -368,13 +377,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.json
     echo: Callable[[str], None] = (lambda text: None) if quiet else print
     with ExitStack() as stack:
-        if args.handler is not None:
-            service = start_service(args, args.handler, stack)
-            client = _lambda_client(args, service.endpoint_url, local=True)
-            function = service.config.function_name
-        else:
-            client = _lambda_client(args, args.endpoint_url, local=False)
-            function = args.function
+        client, function = target(args, stack)
         bench = Bench(client, function, event, echo=echo, progress=_progress(stack, quiet))
         try:
             configuration = bench.read_configuration()

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import UsageError
-from .bench import Bench, Measurement, _lambda_client, explain
+from .bench import Bench, Measurement, explain, target
 from .cost import PRICE_ARM, PRICE_REQUESTS, PRICE_X86
-from .local import read_event, start_service
+from .local import read_event
 
 if TYPE_CHECKING:
     import argparse
@@ -175,13 +175,7 @@ def run(args: argparse.Namespace) -> int:
     event = read_event(args.event)
     echo: Any = (lambda text: None) if args.json else print
     with ExitStack() as stack:
-        if args.handler is not None:
-            service = start_service(args, args.handler, stack)
-            client = _lambda_client(args, service.endpoint_url, local=True)
-            function = service.config.function_name
-        else:
-            client = _lambda_client(args, args.endpoint_url, local=False)
-            function = args.function
+        client, function = target(args, stack)
         bench = Bench(client, function, event, echo=echo)
         try:
             original = bench.read_configuration()
