@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 DEFER_THRESHOLD_MS = 1.0  # flag third-party imports of at least this cumulative cost
+NEVER_DEFER = frozenset({"lambda_perf"})  # it is what provides LazyImport (and costs ~1 ms)
 
 
 @dataclass
@@ -151,6 +152,7 @@ def analyse(module: str, code_dir: Path, environment: dict[str, str], top: int) 
         (
             n for n in nodes
             if third_party(n) and n.parent is not None and n.parent.top in ours
+            and n.top not in NEVER_DEFER
             and n.cumulative_ms >= DEFER_THRESHOLD_MS and n.name == n.top
         ),
         key=lambda n: -n.cumulative_ms,
