@@ -17,17 +17,15 @@ import random
 import re
 import select
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import report
+from ._http import QuietHandler, QuietServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,30 +97,8 @@ class Invocation:
         return self.outcome != "ok"
 
 
-class _RuntimeHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _RuntimeHandler(QuietHandler):
     server: _RuntimeServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Small answers go out at once, not after the peer's delayed ACK (Nagle).
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the runtime's requests are not the function's logs
-
-    def _answer(
-        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, document: dict[str, Any]) -> None:
-        self._answer(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -142,7 +118,7 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
         if self.path == f"{RUNTIME_PREFIX}/invocation/next":
             invocation = environment._next_for_runtime()
             if invocation is None:  # shutting down: the runtime is about to be killed
-                self._json(500, {"errorType": "ShuttingDown", "errorMessage": "stopping"})
+                self.send_json(500, {"errorType": "ShuttingDown", "errorMessage": "stopping"})
                 return
             headers = {
                 "Content-Type": "application/json",
@@ -160,26 +136,26 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
                 headers["Lambda-Runtime-Cognito-Identity"] = invocation.cognito_identity
             if invocation.tenant_id:
                 headers["Lambda-Runtime-Aws-Tenant-Id"] = invocation.tenant_id
-            self._answer(200, invocation.payload, headers)
+            self.send(200, invocation.payload, headers)
             return
-        self._json(404, {"errorType": "NotFound", "errorMessage": f"no route {self.path}"})
+        self.send_json(404, {"errorType": "NotFound", "errorMessage": f"no route {self.path}"})
 
     def do_POST(self) -> None:
         environment = self.server.environment
         body = self._body()
         if self.path == f"{RUNTIME_PREFIX}/init/error":
             environment._init_failed(body)
-            self._json(202, {"status": "OK"})
+            self.send_json(202, {"status": "OK"})
             return
         match = _POST_PATH.match(self.path)
         if match is None:
-            self._json(404, {"errorType": "NotFound", "errorMessage": f"no route {self.path}"})
+            self.send_json(404, {"errorType": "NotFound", "errorMessage": f"no route {self.path}"})
             return
         request_id, kind = match.groups()
         invocation = environment._in_flight.get(request_id)
         stated = self.headers.get("Lambda-Runtime-Invocation-Id")
         if invocation is None or (stated and stated != invocation.invocation_id):
-            self._json(
+            self.send_json(
                 410,
                 {
                     "errorType": "InvalidRequestID",
@@ -193,7 +169,7 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
                 environment._complete(
                     invocation, "too_large", json.dumps(error).encode(), error["errorType"]
                 )
-                self._json(413, error)
+                self.send_json(413, error)
                 return
             environment._complete(invocation, "ok", body)
         else:
@@ -201,17 +177,11 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
             with contextlib.suppress(ValueError, AttributeError):
                 error_type = json.loads(body).get("errorType") or error_type
             environment._complete(invocation, "error", body, error_type)
-        self._json(202, {"status": "OK"})
+        self.send_json(202, {"status": "OK"})
 
 
-class _RuntimeServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _RuntimeServer(QuietServer):
     environment: ExecutionEnvironment
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A runtime killed mid-request (a timeout, a stop) is expected, not news."""
-        if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
-            super().handle_error(request, client_address)
 
 
 def _proc_kib(pid: int, field_name: str) -> int:

@@ -15,18 +15,17 @@ import base64
 import contextlib
 import json
 import re
-import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from lambda_perf._errors import ConfigurationError
 
 from . import report
+from ._http import QuietHandler, QuietServer
 from .environment import ExecutionEnvironment, Invocation
 
 if TYPE_CHECKING:
@@ -79,32 +78,14 @@ class InvokeResult:
         return next((line for line in reversed(lines) if line.startswith("REPORT ")), "")
 
 
-class _ApiHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _ApiHandler(QuietHandler):
     server: _ApiServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Small answers go out at once, not after the peer's delayed ACK (Nagle).
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
 
     def _error(self, error: ServiceError) -> None:
         body = json.dumps(
             {"Type": "User", "message": error.message, "Message": error.message, **error.extra}
         ).encode()
-        self._send(
+        self.send(
             error.status,
             body,
             {"Content-Type": "application/json", "x-amzn-ErrorType": error.error_type},
@@ -126,11 +107,11 @@ class _ApiHandler(BaseHTTPRequestHandler):
             if operation == ("POST", "/invocations"):
                 self._invoke(service, body)
             elif operation == ("GET", ""):
-                self._json(200, {**service.get_function(), "Code": {"RepositoryType": "S3"}})
+                self.send_json(200, {**service.get_function(), "Code": {"RepositoryType": "S3"}})
             elif operation == ("GET", "/configuration"):
-                self._json(200, service.get_function()["Configuration"])
+                self.send_json(200, service.get_function()["Configuration"])
             elif operation == ("PUT", "/configuration"):
-                self._json(200, service._update_from_request(body))
+                self.send_json(200, service._update_from_request(body))
             else:
                 raise ServiceError(
                     405, "InvalidRequestContentException", f"{method} is not allowed here"
@@ -139,9 +120,6 @@ class _ApiHandler(BaseHTTPRequestHandler):
             self._error(error)
         except Exception as exc:  # never a stack trace to the caller
             self._error(ServiceError(500, "ServiceException", f"{type(exc).__name__}: {exc}"))
-
-    def _json(self, status: int, document: dict[str, Any]) -> None:
-        self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
     def _invoke(self, service: LocalLambda, body: bytes) -> None:
         kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
@@ -163,11 +141,11 @@ class _ApiHandler(BaseHTTPRequestHandler):
             )
         payload = service._check_payload(body, kind)
         if kind == "DryRun":
-            self._send(204, b"", {"X-Amz-Executed-Version": "$LATEST"})
+            self.send(204, b"", {"X-Amz-Executed-Version": "$LATEST"})
             return
         if kind == "Event":
             request_id = service.invoke_async(payload)
-            self._send(202, b"", {"X-Amzn-Requestid": request_id})
+            self.send(202, b"", {"X-Amzn-Requestid": request_id})
             return
         result = service.invoke(payload, client_context=client_context, tenant_id=tenant_id)
         if result.throttled:
@@ -184,7 +162,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
             headers["X-Amz-Function-Error"] = result.function_error
         if self.headers.get("X-Amz-Log-Type") == "Tail":
             headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail.encode()).decode()
-        self._send(result.status, result.payload, headers)
+        self.send(result.status, result.payload, headers)
 
     def do_GET(self) -> None:
         self._route("GET")
@@ -196,14 +174,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
         self._route("PUT")
 
 
-class _ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _ApiServer(QuietServer):
     service: LocalLambda
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A caller that hung up is not the service's failure."""
-        if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
-            super().handle_error(request, client_address)
 
 
 def _client_context(header: str | None) -> str | None:
