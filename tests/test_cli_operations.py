@@ -175,19 +175,20 @@ def test_replay_stops_at_max_and_honours_the_rate(
 # --- imports ------------------------------------------------------------------------------
 
 
-def write_heavy_module(root: Path) -> None:
-    (root / "heavy_dep").mkdir()
-    (root / "heavy_dep" / "__init__.py").write_text("import time\ntime.sleep(0.05)\nVALUE = 1\n")
+@pytest.fixture
+def heavy_site(tmp_path: Path) -> tuple[Path, Path]:
+    """(site, code): a third-party package that takes 50 ms to import, and a code dir."""
+    site, code = tmp_path / "site", tmp_path / "code"
+    (site / "heavy_dep").mkdir(parents=True)
+    (site / "heavy_dep" / "__init__.py").write_text("import time\ntime.sleep(0.05)\nVALUE = 1\n")
+    code.mkdir()
+    return site, code
 
 
 def test_imports_flags_a_heavy_top_level_import(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    heavy_site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = tmp_path / "site"
-    code = tmp_path / "code"
-    site.mkdir()
-    code.mkdir()
-    write_heavy_module(site)
+    site, code = heavy_site
     (code / "app.py").write_text(
         "import heavy_dep\nimport boto3\n\ns3 = boto3.client('s3')\n\n"
         "def handler(event, context):\n    return heavy_dep.VALUE\n"
@@ -206,13 +207,9 @@ def test_imports_flags_a_heavy_top_level_import(
 
 
 def test_imports_flags_nothing_when_the_handler_is_lazy(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    heavy_site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = tmp_path / "site"
-    code = tmp_path / "code"
-    site.mkdir()
-    code.mkdir()
-    write_heavy_module(site)
+    site, code = heavy_site
     (code / "app.py").write_text(
         "from lambda_perf import LazyImport, get_aws_client\n"
         "heavy_dep = LazyImport('heavy_dep')\n\n"
