@@ -23,7 +23,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "vanta_sync"
 
 
 def _max_memory(report: str) -> int:
-    return int(report.split("Max Memory Used: ")[1].split(" MB")[0])
+    from lambda_perf.cli.bench import parse_report
+
+    return int(parse_report(report)["max_memory_mb"])
 
 
 def run(repeats: int) -> list[Table]:

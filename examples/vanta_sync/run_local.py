@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from lambda_perf.cli.bench import parse_report
     from lambda_perf.local import FunctionConfig, LocalLambda
 
     console = Console(width=120 if not sys.stdout.isatty() else None)
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             table.add_column(column)
         for (label, payload, error, _), report in zip(runs, reports, strict=False):
-            fields = dict(f.split(": ", 1) for f in report.strip().split("\t")[1:] if ": " in f)
+            fields = parse_report(report)
             table.add_row(
                 label,
                 str(payload.get("status", payload.get("errorType")))
@@ -205,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(payload.get("vulnerabilities", "-")),
                 str(payload.get("remediations", "-")),
                 str(payload.get("parts", "-")),
-                fields.get("Duration", "-").removesuffix(" ms"),
-                fields.get("Init Duration", "-").removesuffix(" ms"),
+                f"{fields['duration_ms']:.2f}" if "duration_ms" in fields else "-",
+                f"{fields['init_ms']:.2f}" if "init_ms" in fields else "-",
             )
         console.print(table)
         date = runs[0][1].get("date", "")

@@ -273,7 +273,9 @@ class Bench:
 
 def cost_per_million(billed_ms: float, memory_mb: int, gb_second: float, requests: float) -> float:
     """Dollars per million invocations: GB-seconds times price, plus requests."""
-    return (memory_mb / 1024.0) * (billed_ms / 1000.0) * gb_second * 1e6 + requests
+    from .cost import compute_cost
+
+    return compute_cost(memory_mb, billed_ms, gb_second) * 1e6 + requests
 
 
 def _format_stats(label: str, values: list[float]) -> list[str]:

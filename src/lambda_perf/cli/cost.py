@@ -35,6 +35,11 @@ class Cost:
     total: float  # for --invocations
 
 
+def compute_cost(memory_mb: float, billed_ms: float, price_gb_second: float) -> float:
+    """Dollars for ``billed_ms`` at ``memory_mb``: GB-seconds times the price."""
+    return memory_mb / 1024.0 * billed_ms / 1000.0 * price_gb_second
+
+
 def estimate(
     memory_mb: int,
     duration_ms: float,
@@ -47,12 +52,8 @@ def estimate(
 ) -> Cost:
     billed = max(1, math.ceil(duration_ms))
     gb_seconds = memory_mb / 1024.0 * billed / 1000.0
-    compute = gb_seconds * price_gb_second
-    init = (
-        cold_ratio * memory_mb / 1024.0 * math.ceil(init_ms) / 1000.0 * price_gb_second
-        if init_ms
-        else 0.0
-    )
+    compute = compute_cost(memory_mb, billed, price_gb_second)
+    init = cold_ratio * compute_cost(memory_mb, math.ceil(init_ms), price_gb_second)
     requests = price_requests / 1e6
     per_invocation = compute + init + requests
     return Cost(

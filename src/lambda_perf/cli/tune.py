@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import UsageError
 from .bench import Bench, Measurement, explain, target
-from .cost import PRICE_ARM, PRICE_REQUESTS, PRICE_X86
+from .bench import summarise as statistics_of
+from .cost import compute_cost
 from .local import read_event
 
 if TYPE_CHECKING:
@@ -61,10 +62,8 @@ def summarise(result: SizeResult, discard: float, price: float, requests: float)
     durations = trimmed([m.duration_ms for m in ok if m.duration_ms is not None], discard)
     billed = trimmed([m.billed_ms or math.ceil(m.duration_ms or 0) for m in ok], discard)
     result.average_ms = statistics.fmean(durations)
-    ordered = sorted(m.duration_ms for m in ok if m.duration_ms is not None)
-    result.p95_ms = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-    average_billed = statistics.fmean(billed)
-    result.cost = result.memory_mb / 1024.0 * average_billed / 1000.0 * price + requests / 1e6
+    result.p95_ms = statistics_of([m.duration_ms for m in ok if m.duration_ms is not None])["p95"]
+    result.cost = compute_cost(result.memory_mb, statistics.fmean(billed), price) + requests / 1e6
 
 
 def choose(results: list[SizeResult], weight: float) -> dict[str, int]:
@@ -274,4 +273,4 @@ def _print_table(
         print(f"restored: the function is back at {original} MB")
 
 
-__all__ = ["PRICE_ARM", "PRICE_REQUESTS", "PRICE_X86", "choose", "run", "trimmed"]
+__all__ = ["SizeResult", "choose", "run", "summarise", "trimmed"]

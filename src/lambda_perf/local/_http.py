@@ -37,6 +37,11 @@ class QuietHandler(BaseHTTPRequestHandler):
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT``, as clients reach it."""
+        return f"127.0.0.1:{self.server_address[1]}"
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A peer that hung up (a killed runtime, a caller gone) is expected, not news."""
         if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):

@@ -244,15 +244,12 @@ class ExecutionEnvironment:
         self._started_at = 0.0
         self._server = _RuntimeServer(("127.0.0.1", 0), _RuntimeHandler)
         self._server.environment = self
-        self._threads: list[threading.Thread] = []
 
     # --- life ---------------------------------------------------------------------------
 
     @property
     def runtime_api(self) -> str:
-        port = self._server.server_address[1]
-        host = "127.0.0.1"
-        return f"{host}:{port}"
+        return self._server.address
 
     @property
     def pid(self) -> int | None:
@@ -312,7 +309,6 @@ class ExecutionEnvironment:
             target=self._server.serve_forever, name=f"runtime-api-{self.index}", daemon=True
         )
         serve.start()
-        self._threads.append(serve)
         self._started_at = time.perf_counter()
         self.process = subprocess.Popen(
             [self.config.python, "-m", "awslambdaric", self.config.handler],
@@ -326,7 +322,6 @@ class ExecutionEnvironment:
         for target, name in ((self._read_logs, "logs"), (self._monitor, "monitor")):
             thread = threading.Thread(target=target, name=f"{name}-{self.index}", daemon=True)
             thread.start()
-            self._threads.append(thread)
 
     def wait_ready(self) -> bool:
         """Wait for init to end: True once the runtime asked for work; False if init

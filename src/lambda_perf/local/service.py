@@ -224,20 +224,16 @@ class LocalLambda:
         self._count = 0
         self._stopped = False
         self._timers: list[threading.Timer] = []
-        self._threads: list[threading.Thread] = []
 
     # --- life ---------------------------------------------------------------------------
 
     @property
     def endpoint_url(self) -> str:
-        port = self._server.server_address[1]
-        host = "127.0.0.1"
-        return f"http://{host}:{port}"
+        return f"http://{self._server.address}"
 
     def start(self) -> LocalLambda:
         thread = threading.Thread(target=self._server.serve_forever, name="lambda-api", daemon=True)
         thread.start()
-        self._threads.append(thread)
         return self
 
     def stop(self) -> None:
